@@ -1,0 +1,34 @@
+# agentdistill developer commands. `make demo` and `make test` create the venv when it is missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU wheel pin for this machine; GPU users: `make setup TORCH_SPEC=torch` (or any CUDA build).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup test lint format demo clean
+
+$(BIN)/agentdistill: pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(BIN)/agentdistill
+
+setup: $(BIN)/agentdistill
+
+test: setup
+	$(BIN)/python -m pytest -q -n 2
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: setup
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+demo: setup
+	$(BIN)/agentdistill run --preset quick --out runs/demo
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

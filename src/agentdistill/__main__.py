@@ -1,0 +1,3 @@
+from agentdistill.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Exceptions the user can act on. The CLI prints them on one line and exits with code 2.
+
+Everything else that escapes is a bug and keeps its traceback.
+"""
+
+from pathlib import Path
+
+
+class AgentDistillError(Exception):
+    """Base for every error caused by the user's input or setup (not by a bug)."""
+
+
+class ConfigError(AgentDistillError):
+    """A bad option value, an unknown YAML key, or an inconsistent combination of options."""
+
+
+class TrajectoryError(AgentDistillError):
+    """A malformed trajectory record; names the file and line when they are known.
+
+    Args:
+        msg: what is wrong and, where possible, how to fix it.
+        path: file the record came from.
+        line: 1-based line number inside ``path``.
+    """
+
+    def __init__(self, msg: str, path: str | Path | None = None, line: int | None = None) -> None:
+        self.msg, self.path, self.line = msg, path, line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{msg}")
+
+
+class VocabMismatchError(AgentDistillError):
+    """Teacher and student tokenizers do not share a vocabulary."""
+
+
+class MissingExtraError(AgentDistillError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(f"{feature} needs `{package}`; install it with `pip install 'agentdistill[{extra}]'`")

@@ -1,0 +1,48 @@
+"""The protocol every trajectory text format implements.
+
+A format knows how one agent transcript looks as text: how a structured trajectory is
+linearised (``render``), how a raw transcript is read back (``parse``), where its REASON and ACT
+spans are (``spans``), what the model is asked to generate at each turn and where generation
+stops (``stop``, ``parse_output``). The agent, the collector and the trainer all go through the
+same ``render``, so the text a student is trained on is exactly the text it sees when it acts.
+"""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agentdistill.trajectory import Span, Step
+
+
+class TrajectoryFormat(Protocol):
+    name: str
+    # Strings at which a model's generation for one turn is cut (the text from the stop on is dropped).
+    stop: tuple[str, ...]
+
+    def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
+        """Linearise ``prompt`` + ``steps`` into the transcript text and its spans.
+
+        The last step may be incomplete (a thought with no action yet, no observation yet): the
+        text then ends exactly where the model must generate next. ``render(p, s[:k])`` is always
+        a prefix of ``render(p, s)`` as long as ``s[k-1]`` is complete.
+        """
+        ...
+
+    def parse(self, text: str) -> tuple[str, list[Step]]:
+        """Read a raw transcript back into ``(prompt, steps)``; raises ``TrajectoryError``."""
+        ...
+
+    def spans(self, text: str) -> list[Span]:
+        """REASON/ACT spans of a raw transcript, as offsets into ``text`` itself."""
+        ...
+
+    def detect(self, text: str) -> bool:
+        """Whether ``text`` looks like a transcript of this format (used by ``--format auto``)."""
+        ...
+
+    def parse_output(self, generated: str) -> tuple[str | None, str | None]:
+        """Split what the model generated for one turn into ``(thought, action)``.
+
+        ``generated`` starts where ``render`` left off and is already cut at a stop string.
+        Either part is ``None`` when absent; both ``None`` means the output is unparseable.
+        """
+        ...
