@@ -1,0 +1,153 @@
+"""The ``agentdistill`` command line: one thin subcommand per stage, each calling one library function.
+
+agentdistill --help
+agentdistill segment trajs.jsonl --out segmented.jsonl --show
+agentdistill distill --teacher T --student S --data trajs.jsonl --loss sad --out DIR
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agentdistill.errors import AgentDistillError, ConfigError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "segment": ("split trajectories into reason/act spans (JSONL out, --show to view)", "cmd_segment"),
+    "distill": ("train a student against a teacher (sad | token-kd | sft)", "cmd_distill"),
+}
+
+_COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
+_RESET = "\033[0m"
+
+
+def _usage() -> str:
+    lines = ["usage: agentdistill COMMAND [options]   (agentdistill COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (help_, _) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def cmd_segment(argv: Sequence[str]) -> int:
+    from agentdistill.files import atomic_write_jsonl
+    from agentdistill.formats import FORMATS
+    from agentdistill.segment import segment
+    from agentdistill.trajectory import BadRecord, read_records
+
+    p = argparse.ArgumentParser(
+        prog="agentdistill segment", description="Split trajectories into reasoning and action spans."
+    )
+    p.add_argument("data", help="trajectory JSONL (structured records, raw transcripts or chat messages)")
+    p.add_argument("--out", help="segmented JSONL: {id, format, text, spans: [{type, start, end}]}")
+    p.add_argument(
+        "--format", default="auto", choices=["auto", *FORMATS], help="transcript format (a record's own format wins)"
+    )
+    p.add_argument(
+        "--show", action="store_true", help="print each transcript with reason (cyan) / act (yellow) coloured"
+    )
+    p.add_argument("--skip_bad", "--skip-bad", action="store_true", help="skip malformed records and report the count")
+    p.add_argument("--tokenizer", help="tokenizer whose chat_template renders chat records (default: ChatML)")
+    a = p.parse_args(argv)
+    if not a.out and not a.show:
+        raise ConfigError("nothing to do: pass --out FILE and/or --show")
+    tokenizer = None
+    if a.tokenizer:
+        from agentdistill.modeling import load_tokenizer
+
+        tokenizer = load_tokenizer(a.tokenizer)
+    records, bad = read_records(a.data, skip_bad=a.skip_bad)
+    rows = []
+    for rec in records:
+        try:
+            seg = segment(rec, fmt=a.format, tokenizer=tokenizer)
+        except AgentDistillError as e:
+            if not a.skip_bad:
+                raise AgentDistillError(f"{a.data}: record {rec.id!r}: {e}; fix it or pass --skip_bad") from None
+            bad.append(BadRecord(a.data, 0, f"record {rec.id!r}: {e}"))
+            continue
+        rows.append(seg.to_json())
+        if a.show:
+            print(_render_colored(seg.text, seg.spans))
+            n_r = sum(s.kind.value == "reason" for s in seg.spans)
+            print(f"--- {seg.id} [{seg.format}]: {n_r} reason span(s), {len(seg.spans) - n_r} act span(s)\n")
+    if a.out:
+        atomic_write_jsonl(a.out, rows)
+        print(f"wrote {len(rows)} record(s) to {a.out}" + (f"; skipped {len(bad)} bad record(s)" if bad else ""))
+    elif bad:
+        print(f"skipped {len(bad)} bad record(s)")
+    return 0
+
+
+def _render_colored(text: str, spans: Sequence) -> str:
+    out, pos = [], 0
+    for s in spans:
+        out.append(text[pos : s.start])
+        out.append(_COLORS[s.kind.value] + text[s.start : s.end] + _RESET)
+        pos = s.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], dataclasses: Sequence[type]) -> tuple:
+    """Parse ``argv`` into ``dataclasses`` with ``--config YAML`` values as defaults (strict keys)."""
+    import dataclasses as dc
+
+    from agentdistill.config import check_keys, read_yaml
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, rest = pre.parse_known_args(argv)
+    if known.config:
+        data = read_yaml(known.config)
+        check_keys(data, [f.name for d in dataclasses for f in dc.fields(d) if f.init], known.config)
+        parser.set_defaults(**data)
+    try:
+        return parser.parse_args_into_dataclasses(args=rest)
+    except ValueError as e:  # TrainingArguments' own validation: a user error, one line
+        raise ConfigError(str(e).strip().splitlines()[0]) from None
+
+
+def cmd_distill(argv: Sequence[str]) -> int:
+    from transformers import HfArgumentParser
+
+    from agentdistill.distill import DistillArgs, distill
+    from agentdistill.trainer import DistillConfig
+
+    parser = HfArgumentParser(
+        (DistillArgs, DistillConfig),
+        prog="agentdistill distill",
+        description="Distil a teacher agent into a student (Structured Agent Distillation, arXiv 2505.13820). "
+        "Options may also come from --config cfg.yaml; flags win over the file. --out is --output_dir.",
+    )
+    parser.add_argument("--config", help="YAML file of option: value (any flag below, without dashes)")
+    argv = ["--output_dir" if x == "--out" else x for x in argv]
+    dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))
+    out = distill(dargs, cfg)
+    log = Path(out) / "train_log.jsonl"
+    last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"
+    print(f"student saved to {out}; last log: {json.loads(last)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from agentdistill import __version__
+
+        print(f"agentdistill {__version__}")
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}\n{_usage()}", file=sys.stderr)
+        return 2
+    handler: Callable[[Sequence[str]], int] = globals()[COMMANDS[argv[0]][1]]
+    try:
+        return handler(argv[1:])
+    except AgentDistillError as e:
+        if os.environ.get("AGENTDISTILL_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2

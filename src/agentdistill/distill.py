@@ -1,0 +1,166 @@
+"""The ``distill`` stage: load teacher/student and data, score the curriculum, train, save.
+
+agentdistill distill --teacher T --student S --data trajs.jsonl --loss sad --out DIR
+"""
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from agentdistill.curriculum import complexity_scores
+from agentdistill.data import DistillCollator, EncodedDataset, load_examples
+from agentdistill.errors import ConfigError
+from agentdistill.files import atomic_write_text, mark_done
+from agentdistill.masks import Encoded
+from agentdistill.modeling import (
+    check_vocab,
+    final_hidden,
+    load_causal_lm,
+    load_tokenizer,
+    output_head,
+    student_from_config,
+)
+from agentdistill.trainer import DistillConfig, DistillTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillArgs:
+    """Models and data of a distillation run (training options live in ``DistillConfig``)."""
+
+    data: str = field(default="", metadata={"help": "Trajectory JSONL (structured, raw transcripts or chat)."})
+    teacher: str | None = field(
+        default=None, metadata={"help": "Teacher: model directory or hub name (not needed for sft)."}
+    )
+    student: str | None = field(default=None, metadata={"help": "Student: model directory or hub name to start from."})
+    student_config: str | None = field(
+        default=None, metadata={"help": "Or a config.json to build a freshly initialised student from."}
+    )
+    tokenizer: str | None = field(
+        default=None, metadata={"help": "Tokenizer (default: the student's, else the teacher's)."}
+    )
+    format: str = field(default="auto", metadata={"help": "Transcript format: auto|react|alfworld|webshop|chat."})
+    skip_bad: bool = field(
+        default=False, metadata={"help": "Skip malformed records (counted and reported) instead of failing."}
+    )
+    resume: bool = field(
+        default=True, metadata={"help": "Resume from the last checkpoint in the output dir when there is one."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ConfigError("--data is required: a trajectory JSONL file")
+        if self.student is None and self.student_config is None:
+            raise ConfigError("pass --student DIR_OR_HUB_NAME or --student_config config.json")
+
+
+@torch.no_grad()
+def teacher_entropies(
+    teacher: torch.nn.Module, examples: list[Encoded], batch_size: int = 8, chunk_size: int = 1024
+) -> list[float]:
+    """Teacher's mean per-token entropy on each example's supervised positions (curriculum's H_T)."""
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    collate = DistillCollator()
+    weight, bias = output_head(teacher)
+    out: list[float] = []
+    for i in range(0, len(examples), batch_size):
+        batch = collate(examples[i : i + batch_size])
+        ids, attn = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        sup = (batch["reason_mask"] | batch["act_mask"])[:, 1:].to(device)
+        hidden = final_hidden(teacher, ids, attn)[:, :-1]
+        for b in range(ids.shape[0]):
+            h = hidden[b][sup[b]]
+            total = 0.0
+            for s in range(0, h.shape[0], chunk_size):
+                logp = torch.log_softmax(torch.nn.functional.linear(h[s : s + chunk_size], weight, bias).float(), -1)
+                total += float(-(logp.exp() * logp).sum())
+            out.append(total / max(h.shape[0], 1))
+    return out
+
+
+def _resolved_config(dargs: DistillArgs, cfg: DistillConfig) -> str:
+    train = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+    return yaml.safe_dump({"distill_args": asdict(dargs), "training": train}, sort_keys=False)
+
+
+def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
+    """Run one distillation; returns the output directory holding the student.
+
+    Writes ``config.yaml`` first, checkpoints while training, then the student
+    (``save_pretrained`` + tokenizer), ``train_log.jsonl`` and the ``.distill.done`` marker last.
+    """
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", _resolved_config(dargs, cfg))
+
+    tok_src = dargs.tokenizer or dargs.student or dargs.teacher
+    if tok_src is None:
+        raise ConfigError("--student_config needs --tokenizer or --teacher to know the vocabulary")
+    tokenizer = load_tokenizer(tok_src)
+    teacher = None
+    if cfg.loss != "sft":
+        if dargs.teacher is None:
+            raise ConfigError(f"--loss {cfg.loss} needs --teacher (only sft trains without one)")
+        teacher = load_causal_lm(dargs.teacher)
+    student = load_causal_lm(dargs.student) if dargs.student else student_from_config(dargs.student_config, cfg.seed)
+    if teacher is not None:
+        t_tok = load_tokenizer(dargs.teacher) if dargs.tokenizer is None else tokenizer
+        check_vocab(t_tok, tokenizer, teacher, student, (str(dargs.teacher), str(tok_src)))
+
+    examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
+    if bad:
+        logger.warning(
+            "skipped %d malformed record(s); first: %s:%d %s", len(bad), bad[0].path, bad[0].line, bad[0].error
+        )
+    scores = None
+    if cfg.curriculum != "none":
+        alpha, beta, gamma = cfg.weights()
+        ent = None
+        if gamma != 0 and teacher is not None:
+            ent = teacher_entropies(teacher.to(cfg.device), examples, cfg.per_device_train_batch_size)
+        scores = complexity_scores(
+            [e.num_reason for e in examples], [e.num_act for e in examples], ent, (alpha, beta, gamma)
+        ).tolist()
+    trainer = DistillTrainer(
+        model=student,
+        args=cfg,
+        teacher=teacher,
+        curriculum_scores=scores,
+        train_dataset=EncodedDataset(examples),
+        data_collator=DistillCollator(pad_token_id=tokenizer.pad_token_id or 0),
+        processing_class=tokenizer,
+    )
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out)) if dargs.resume else None
+    if last:
+        logger.info("resuming from %s", last)
+    result = trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        mark_done(
+            out,
+            "distill",
+            {
+                "global_step": trainer.state.global_step,
+                "train_loss": result.training_loss if math.isfinite(result.training_loss) else None,
+                "examples": len(examples),
+                "skipped_records": len(bad),
+            },
+        )
+    return out
+
+
+def trainable_summary(examples: list[Encoded]) -> dict[str, Any]:
+    return {
+        "examples": len(examples),
+        "reason_tokens": sum(e.num_reason for e in examples),
+        "act_tokens": sum(e.num_act for e in examples),
+    }

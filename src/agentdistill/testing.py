@@ -1,0 +1,144 @@
+"""Tiny, hermetic building blocks: a BPE tokenizer trained in process and small causal LMs from config.
+
+Used by the tests, the benchmarks and the embedded-teacher path of ``agentdistill run``; nothing
+here touches the network.
+"""
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<eos>", "<bos>")  # ids 0..3, as in the benchmark workload
+
+SAMPLE_CORPUS = (
+    "Question: Which magazine was started first, Arthur's Magazine or First for Women?\n"
+    "Thought 1: I need to search Arthur's Magazine and First for Women, and find which was started first.\n"
+    "Action 1: Search[Arthur's Magazine]\n"
+    "Observation 1: Arthur's Magazine (1844-1846) was an American literary periodical published in Philadelphia.\n"
+    "Thought 2: Arthur's Magazine was started in 1844. I need to search First for Women next.\n"
+    "Action 2: Search[First for Women]\nObservation 2: First for Women is a woman's magazine started in 1989.\n"
+    "Action 3: Finish[Arthur's Magazine]\n",
+    "You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 1, "
+    "a drawer 2, a fridge 1, a microwave 1, a sinkbasin 1, and a toaster 1.\n\n"
+    "Your task is to: put a clean mug in coffeemachine.\n"
+    "> think: To solve the task, I need to find and take a mug, then clean it with sinkbasin.\nOK.\n"
+    "> go to countertop 1\nOn the countertop 1, you see a mug 1, and a apple 2.\n"
+    ">take mug 1 from countertop 1\nYou pick up the mug 1 from the countertop 1.\n"
+    "> open fridge 1\nYou open the fridge 1. The fridge 1 is open. In it, you see nothing.\nNothing happens.\n",
+    "WebShop [SEP] Instruction: [SEP] i need a long lasting deodorant for sensitive skin, and price lower "
+    "than 40.00 dollars [SEP] Search\n"
+    "Action: search[long lasting deodorant sensitive skin]\n"
+    "Observation: [Back to Search]\nPage 1 (Total results: 50)\n[Next >]\n[B078GWRC1J]\nBright Citrus Deodorant\n$10.99\n\n"
+    "Action: think[B078GWRC1J is a deodorant under $40. I can check it first.]\nObservation: OK.\n\n"
+    "Action: click[B078GWRC1J]\nObservation: size [3 ounce (pack of 1)] [3.4 ounce]\n[Buy Now]\n\n"
+    "Your score (min 0.0, max 1.0): 0.67\n",
+)
+
+
+def train_bpe_tokenizer(
+    texts: Iterable[str], vocab_size: int = 512, model_max_length: int = 2048
+) -> Any:  # -> transformers.PreTrainedTokenizerFast
+    """Train a byte-level BPE tokenizer in process and wrap it as a ``PreTrainedTokenizerFast``.
+
+    Args:
+        texts: training corpus.
+        vocab_size: target vocabulary size, special tokens included.
+        model_max_length: written into the tokenizer config.
+
+    Returns:
+        A fast tokenizer with ``<pad>`` (0), ``<unk>`` (1), ``<eos>`` (2), ``<bos>`` (3); it adds no
+        special tokens when encoding, and its offsets are character offsets into the input.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_tokenizer(vocab_size: int = 512, extra_texts: Sequence[str] = ()) -> Any:
+    """The test tokenizer: BPE trained on ``SAMPLE_CORPUS`` (and ``extra_texts``)."""
+    return train_bpe_tokenizer(list(SAMPLE_CORPUS) * 4 + list(extra_texts), vocab_size=vocab_size)
+
+
+def tiny_causal_lm(
+    vocab_size: int,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 2048,
+    arch: Literal["llama", "gpt2"] = "llama",
+    seed: int = 0,
+) -> Any:  # -> transformers.PreTrainedModel
+    """A randomly initialised causal LM built from a config (no hub), fp32, untied head for Llama.
+
+    Args:
+        vocab_size: must equal the tokenizer's ``len(tok)``.
+        hidden_size, num_layers, num_heads, intermediate_size: model shape (Llama default
+            intermediate size is ``int(2.7 * hidden_size)``).
+        max_position_embeddings: longest sequence the model accepts.
+        arch: ``llama`` (RoPE, RMSNorm, SiLU) or ``gpt2``.
+        seed: torch seed used for the initialisation.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+
+    if arch == "llama":
+        config = LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size or int(2.7 * hidden_size),
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=num_heads,
+            max_position_embeddings=max_position_embeddings,
+            tie_word_embeddings=False,
+            pad_token_id=0,
+            eos_token_id=2,
+            bos_token_id=3,
+        )
+    else:
+        config = GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=hidden_size,
+            n_layer=num_layers,
+            n_head=num_heads,
+            n_positions=max_position_embeddings,
+            pad_token_id=0,
+            eos_token_id=2,
+            bos_token_id=3,
+        )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+
+
+def save_tiny_pair(
+    out_dir: str | Path, tokenizer: Any, hidden_sizes: tuple[int, int] = (64, 32), seed: int = 0
+) -> tuple[Path, Path]:
+    """Save a tiny teacher and a smaller student (same tokenizer) as ``from_pretrained`` directories."""
+    out_dir = Path(out_dir)
+    paths = []
+    for name, hidden, layers in (("teacher", hidden_sizes[0], 2), ("student", hidden_sizes[1], 2)):
+        model = tiny_causal_lm(len(tokenizer), hidden_size=hidden, num_layers=layers, seed=seed)
+        path = out_dir / name
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        paths.append(path)
+    return paths[0], paths[1]

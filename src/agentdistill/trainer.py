@@ -1,0 +1,288 @@
+"""DistillConfig / DistillTrainer: Structured Agent Distillation on ``transformers.Trainer``.
+
+The Trainer owns the loop, checkpoints, logging and Accelerate; this module only overrides
+``compute_loss`` (span losses from ``losses.py``), the train sampler (curriculum) and the batch
+prefetch (global token counts, so the loss is normalised over the whole accumulated batch on all
+processes), and adds per-span metrics to the logs.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from agentdistill.curriculum import CurriculumSampler
+from agentdistill.errors import ConfigError
+from agentdistill.losses import KINDS, chunked_ce, chunked_kd
+from agentdistill.modeling import final_hidden, output_head
+
+logger = logging.getLogger(__name__)
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+@dataclass
+class DistillConfig(TrainingArguments):
+    """Training options: every ``TrainingArguments`` flag plus the distillation ones.
+
+    Groups: loss (``loss``, ``divergence``, ``beta``, ``temperature``, ``lambda_reason``,
+    ``lambda_act``, ``normalize``, ``loss_chunk_size``); curriculum (``curriculum``,
+    ``curriculum_weights``, ``num_buckets``); data (``max_length``, ``truncation``).
+
+    Note: differs from ``TrainingArguments`` in ``learning_rate`` (1e-4), ``logging_steps`` (10),
+    ``save_steps`` (200), ``save_total_limit`` (2), ``report_to`` ("none") and
+    ``remove_unused_columns`` (False: the collator needs the masks).
+    """
+
+    # loss
+    loss: Literal["sad", "token-kd", "sft"] = field(
+        default="sad",
+        metadata={
+            "help": "sad: λ_r·D on reasoning + λ_a·D on action tokens; token-kd: D on all generated tokens with one "
+            "mask and weight 1; sft: cross-entropy on reasoning+action tokens (imitation, no teacher needed)."
+        },
+    )
+    divergence: Literal["fkl", "rkl", "jsd", "skl", "srkl", "tvd"] = field(
+        default="fkl",
+        metadata={"help": "D: forward KL(t‖s), reverse KL, generalized JSD(β), skew KL/ reverse skew KL (α=β), TVD."},
+    )
+    beta: float = field(default=0.5, metadata={"help": "β of jsd, α (skew) of skl/srkl; in [0, 1]."})
+    temperature: float = field(default=1.0, metadata={"help": "Softmax temperature τ for teacher and student (> 0)."})
+    lambda_reason: float = field(default=1.0, metadata={"help": "λ_r, weight of L_CoT (sad only)."})
+    lambda_act: float = field(default=1.0, metadata={"help": "λ_a, weight of L_Act (sad only)."})
+    normalize: Literal["token", "span"] = field(
+        default="token",
+        metadata={
+            "help": "token: divide by supervised tokens in the accumulated batch; span: mean of per-span means."
+        },
+    )
+    loss_chunk_size: int = field(
+        default=1024, metadata={"help": "Positions projected to the vocabulary at once (bounds (N, V) memory)."}
+    )
+    # curriculum
+    curriculum: Literal["sorted", "buckets", "none"] = field(
+        default="sorted",
+        metadata={"help": "sorted: easy→hard every epoch; buckets: baby steps (add harder buckets); none: shuffle."},
+    )
+    curriculum_weights: str = field(
+        default="1,1,1", metadata={"help": "α,β,γ of C = α·z(reason len) + β·z(act len) + γ·z(teacher entropy)."}
+    )
+    num_buckets: int = field(default=3, metadata={"help": "Buckets for --curriculum buckets (>= 2)."})
+    # data
+    max_length: int = field(default=1024, metadata={"help": "Longest training sequence in tokens."})
+    truncation: Literal["windows", "left"] = field(
+        default="windows",
+        metadata={
+            "help": "Longer trajectories: windows = split into windows that each start with the task prompt (every "
+            "token trained once); left = keep the prompt and the last tokens that fit."
+        },
+    )
+    # TrainingArguments defaults we change
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (AdamW)."})
+    logging_steps: float = field(default=10, metadata={"help": "Log (and write train_log.jsonl) every N steps."})
+    save_steps: float = field(default=200, metadata={"help": "Checkpoint every N steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept on disk."})
+    report_to: None | str | list[str] = field(
+        default="none", metadata={"help": "Loggers: none, tensorboard, wandb, all."}
+    )
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for distillation."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.divergence not in KINDS:
+            raise ConfigError(f"--divergence {self.divergence}: choose one of {', '.join(KINDS)}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"--beta must be in [0, 1]; got {self.beta}")
+        if self.temperature <= 0:
+            raise ConfigError(f"--temperature must be > 0; got {self.temperature}")
+        if self.lambda_reason < 0 or self.lambda_act < 0:
+            raise ConfigError("--lambda_reason and --lambda_act must be >= 0")
+        if self.loss == "sad" and self.lambda_reason == 0 and self.lambda_act == 0:
+            raise ConfigError("--lambda_reason 0 and --lambda_act 0 leave nothing to train; set one > 0")
+        if self.curriculum == "buckets" and self.num_buckets < 2:
+            raise ConfigError(f"--curriculum buckets needs --num_buckets >= 2; got {self.num_buckets}")
+        if self.loss_chunk_size < 1 or self.max_length < 8:
+            raise ConfigError("--loss_chunk_size must be >= 1 and --max_length >= 8")
+        self.weights()  # validates --curriculum_weights
+
+    def weights(self) -> tuple[float, float, float]:
+        try:
+            w = tuple(float(x) for x in str(self.curriculum_weights).split(","))
+        except ValueError:
+            w = ()
+        if len(w) != 3:
+            raise ConfigError(
+                f"--curriculum_weights must be three numbers α,β,γ like 1,1,1; got {self.curriculum_weights!r}"
+            )
+        return w  # type: ignore[return-value]
+
+
+def _shifted(inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Masks of the positions that *predict* a supervised token, (B, T-1) bool, and their span ids."""
+    reason, act, spans = inputs["reason_mask"][:, 1:], inputs["act_mask"][:, 1:], inputs["span_ids"][:, 1:]
+    return reason, act, spans
+
+
+class _TrainLogCallback(TrainerCallback):
+    """Appends every training log entry to ``<output_dir>/train_log.jsonl`` (main process only)."""
+
+    def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kw: Any) -> None:
+        path = Path(args.output_dir) / TRAIN_LOG
+        if state.is_world_process_zero and path.exists():
+            # A resumed run rewrites what came after its checkpoint, so the log has each step once.
+            keep = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= state.global_step
+            ]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    def on_log(self, args: TrainingArguments, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
+        with (Path(args.output_dir) / TRAIN_LOG).open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class DistillTrainer(Trainer):
+    """``Trainer`` whose loss is the structured distillation loss of ``args.loss``.
+
+    Args:
+        model: the student.
+        args: a ``DistillConfig``.
+        teacher: the frozen teacher (``None`` only for ``loss="sft"``).
+        curriculum_scores: complexity per training example (``None``: dataset order is shuffled).
+        **kwargs: passed to ``Trainer`` (``train_dataset``, ``data_collator``, ``processing_class``...).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        args: DistillConfig,
+        teacher: torch.nn.Module | None = None,
+        curriculum_scores: list[float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if args.loss != "sft" and teacher is None:
+            raise ConfigError(f"--loss {args.loss} needs --teacher (only sft trains without one)")
+        super().__init__(model=model, args=args, **kwargs)
+        self.add_callback(_TrainLogCallback())
+        self.teacher = None
+        if teacher is not None and args.loss != "sft":
+            self.teacher = teacher.to(self.args.device).eval()
+            self.teacher.requires_grad_(False)
+        self.curriculum_scores = curriculum_scores
+        self.loss_is_scaled_for_ga = True  # we divide by the global count of the accumulated batch ourselves
+        self._counts = {"reason": 1.0, "act": 1.0, "spans": 1.0}
+        self._stats: dict[str, float] = {}
+        self._t_last = time.perf_counter()
+
+    # ---- curriculum -------------------------------------------------------------------------
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        scores = self.curriculum_scores if self.curriculum_scores is not None else [0.0] * len(ds)
+        pacing = self.args.curriculum if self.curriculum_scores is not None else "none"
+        return CurriculumSampler(scores, pacing=pacing, num_buckets=self.args.num_buckets, seed=self.args.seed)
+
+    # ---- global normalisation ---------------------------------------------------------------
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
+        batch_samples, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        reason = act = spans = 0
+        for b in batch_samples:
+            r, a, s = _shifted(b)
+            reason += int(r.sum())
+            act += int(a.sum())
+            spans += int(torch.unique(s[(r | a)]).numel())
+        counts = torch.tensor([reason, act, spans], dtype=torch.float64, device=device)
+        if self.args.world_size > 1:
+            counts = self.accelerator.reduce(counts, reduction="sum")
+        self._counts = dict(zip(("reason", "act", "spans"), counts.tolist(), strict=True))
+        return batch_samples, num_items
+
+    # ---- loss -------------------------------------------------------------------------------
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        args = self.args
+        ids, attn = inputs["input_ids"], inputs["attention_mask"]
+        reason, act, span_ids = _shifted(inputs)
+        sup = reason | act  # (B, T-1): positions whose next token is supervised
+        hidden = final_hidden(model, ids, attn)[:, :-1][sup]  # (N, H)
+        weight, bias = output_head(model)
+        r, a, sp = reason[sup], act[sup], span_ids[sup]  # (N,)
+        if args.loss == "sft":
+            out = chunked_ce(hidden, weight, ids[:, 1:][sup], chunk_size=args.loss_chunk_size, bias=bias)
+            per_pos, agree = out.loss, out.student_top1 == ids[:, 1:][sup]
+        else:
+            with torch.no_grad():
+                t_hidden = final_hidden(self.teacher, ids, attn)[:, :-1][sup]
+                t_weight, t_bias = output_head(self.teacher)
+
+            def teacher_logits(start: int, end: int) -> torch.Tensor:
+                return torch.nn.functional.linear(t_hidden[start:end], t_weight, t_bias)
+
+            out = chunked_kd(
+                hidden,
+                weight,
+                teacher_logits,
+                args.divergence,
+                beta=args.beta,
+                temperature=args.temperature,
+                chunk_size=args.loss_chunk_size,
+                bias=bias,
+            )
+            per_pos, agree = out.div, out.student_top1 == out.teacher_top1
+        loss = self._combine(per_pos, r, a, sp)
+        self._accumulate(per_pos.detach(), agree, r, a, int(attn.sum()))
+        if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients; our divisor is already global
+        return (loss, None) if return_outputs else loss
+
+    def _combine(self, per_pos: torch.Tensor, r: torch.Tensor, a: torch.Tensor, sp: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of per-position losses divided by the global count (token) or span count (span)."""
+        args = self.args
+        if args.loss == "sad":
+            w = args.lambda_reason * r.to(per_pos.dtype) + args.lambda_act * a.to(per_pos.dtype)
+        else:
+            w = torch.ones_like(per_pos)  # token-kd / sft: one flat mask, one weight
+        if args.normalize == "token":
+            denom = self._counts["reason"] + self._counts["act"]
+            return (w * per_pos).sum() / max(denom, 1.0)
+        # span: each span contributes its mean, so a 3-token action weighs as much as a 60-token thought
+        if per_pos.numel() == 0:
+            return per_pos.sum()
+        _, inv, counts = torch.unique(sp, return_inverse=True, return_counts=True)
+        per_span_w = w / counts[inv].to(per_pos.dtype)
+        return (per_span_w * per_pos).sum() / max(self._counts["spans"], 1.0)
+
+    def _accumulate(
+        self, per_pos: torch.Tensor, agree: torch.Tensor, r: torch.Tensor, a: torch.Tensor, tokens: int
+    ) -> None:
+        s = self._stats
+        for name, m in (("reason", r), ("act", a)):
+            s[f"sum_{name}"] = s.get(f"sum_{name}", 0.0) + float(per_pos[m].sum())
+            s[f"n_{name}"] = s.get(f"n_{name}", 0.0) + float(m.sum())
+            s[f"agree_{name}"] = s.get(f"agree_{name}", 0.0) + float(agree[m].sum())
+        s["tokens"] = s.get("tokens", 0.0) + tokens
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._stats:
+            s, now = self._stats, time.perf_counter()
+            for kind, key in (("reason", "cot"), ("act", "act")):
+                n = s.get(f"n_{kind}", 0.0)
+                logs[f"loss_{key}"] = s[f"sum_{kind}"] / n if n else 0.0
+                logs[f"top1_agree_{kind}"] = s[f"agree_{kind}"] / n if n else 0.0
+                logs[f"{kind}_tokens"] = int(n)
+            logs["tokens_per_sec"] = round(s["tokens"] / max(now - self._t_last, 1e-9), 1)
+            self._stats, self._t_last = {}, now
+        super().log(logs, start_time)
