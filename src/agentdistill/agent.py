@@ -1,0 +1,321 @@
+"""The ReAct agent: prompt, batched generation with stop strings, action parsing, the env loop.
+
+Many episodes run in lockstep: at every turn one batched ``generate`` call (left padding, KV
+cache) serves all unfinished episodes. The text the model sees is exactly what the trajectory's
+format renders (``formats/``), so collection, training and evaluation share one prompt format.
+
+    records = run_episodes("alfworld", task_ids, HFPolicy(model, tok, AgentConfig()))
+"""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from agentdistill.envs import make_env
+from agentdistill.formats import get_format
+from agentdistill.trajectory import Step, Trajectory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentConfig:
+    """How the agent generates.
+
+    Args:
+        max_new_tokens: longest generation for one turn.
+        temperature: 0 = greedy; > 0 samples (seeded by ``seed``).
+        top_p: nucleus sampling threshold when sampling.
+        seed: torch seed for sampling.
+        batch_size: most episodes in one ``generate`` call.
+        max_context: longest input in tokens (default: the model's ``max_position_embeddings``);
+            longer histories are cut from the left, keeping the instruction and task.
+        max_thinks: consecutive think-only turns allowed in one step before the turn counts as invalid.
+    """
+
+    max_new_tokens: int = 96
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    batch_size: int = 32
+    max_context: int | None = None
+    max_thinks: int = 2
+
+
+@dataclass
+class Generation:
+    text: str
+    num_tokens: int
+
+
+class Policy(Protocol):
+    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Generation]:
+        """Continue every text; ``prompt_chars[i]`` marks the instruction+task prefix to keep when cutting."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Text up to the first stop string (the stop itself dropped)."""
+    cut = min((i for s in stop if (i := text.find(s)) != -1), default=len(text))
+    return text[:cut]
+
+
+class HFPolicy:
+    """A Hugging Face causal LM as a policy: batched, left-padded ``generate`` with stop strings."""
+
+    def __init__(self, model: Any, tokenizer: Any, cfg: AgentConfig | None = None) -> None:
+        self.model, self.tok, self.cfg = model.eval(), tokenizer, cfg or AgentConfig()
+        self.max_context = self.cfg.max_context or getattr(model.config, "max_position_embeddings", 2048)
+        self.generator_seeded = False
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def _encode(self, text: str, prompt_chars: int) -> list[int]:
+        enc = self.tok(text, return_offsets_mapping=True, add_special_tokens=False)
+        ids = list(enc["input_ids"])
+        budget = self.max_context - self.cfg.max_new_tokens
+        if len(ids) <= budget:
+            return ids
+        n_prompt = sum(1 for a, _ in enc["offset_mapping"] if a < prompt_chars)
+        n_prompt = min(n_prompt, budget // 2)
+        return ids[:n_prompt] + ids[len(ids) - (budget - n_prompt) :]  # drop the oldest history
+
+    @torch.no_grad()
+    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Generation]:
+        cfg = self.cfg
+        if not self.generator_seeded:
+            torch.manual_seed(cfg.seed)
+            self.generator_seeded = True
+        out: list[Generation] = []
+        device = next(self.model.parameters()).device
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
+        for i in range(0, len(texts), cfg.batch_size):
+            batch = [
+                self._encode(t, p)
+                for t, p in zip(texts[i : i + cfg.batch_size], prompt_chars[i : i + cfg.batch_size], strict=True)
+            ]
+            width = max(len(b) for b in batch)
+            ids = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
+            attn = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
+            kwargs: dict[str, Any] = {"do_sample": cfg.temperature > 0, "max_new_tokens": cfg.max_new_tokens}
+            if cfg.temperature > 0:
+                kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
+            gen = self.model.generate(
+                input_ids=ids,
+                attention_mask=attn,
+                pad_token_id=pad,
+                stop_strings=list(stop),
+                tokenizer=self.tok,
+                eos_token_id=self.tok.eos_token_id,
+                **kwargs,
+            )[:, width:]
+            for row in gen.tolist():
+                n = len(row)
+                while n and row[n - 1] == pad:
+                    n -= 1  # finished sequences are padded to the batch's longest generation
+                text = self.tok.decode(row[:n], skip_special_tokens=True)
+                out.append(Generation(cut_at_stop(text, stop), n))
+        return out
+
+
+@dataclass
+class EpisodeRecord:
+    """One finished episode: its outcome, counts, timing and the trajectory itself."""
+
+    task_id: str
+    env: str
+    task_type: str
+    success: bool
+    reward: float
+    steps: int
+    invalid: int
+    reason_tokens: int
+    gen_tokens: int
+    gen_seconds: float
+    wall_seconds: float
+    result: dict[str, Any]
+    trajectory: Trajectory
+
+
+@dataclass
+class _Episode:
+    env: Any
+    task_id: str
+    prompt: str
+    first_obs: str
+    steps: list[Step] = field(default_factory=list)
+    pending: str | None = None  # a thought waiting for its action (formats with separate think turns)
+    thinks: int = 0
+    invalid: int = 0
+    reason_tokens: int = 0
+    gen_tokens: int = 0
+    gen_seconds: float = 0.0
+    done: bool = False
+    t0: float = 0.0
+    t1: float = 0.0
+
+
+def build_prompt(env: Any, first_observation: str) -> str:
+    """Instruction, then the first observation (which holds the task)."""
+    return f"{env.instruction().rstrip()}\n\n{first_observation.strip()}\n"
+
+
+def _task_text(first_observation: str) -> str:
+    for marker in ("Your task is to:", "Question:"):
+        if marker in first_observation:
+            return first_observation.split(marker, 1)[1].strip().splitlines()[0]
+    if "Instruction: [SEP]" in first_observation:
+        return first_observation.split("Instruction: [SEP]", 1)[1].split("[SEP]")[0].strip()
+    return first_observation.strip().splitlines()[-1]
+
+
+def run_episodes(
+    env_name: str,
+    task_ids: Sequence[str],
+    policy: Policy,
+    env_kwargs: dict[str, Any] | None = None,
+    on_done: Callable[[EpisodeRecord], None] | None = None,
+    max_steps: int | None = None,
+    max_thinks: int = 2,
+) -> list[EpisodeRecord]:
+    """Run one episode per task id in lockstep and return their records (in ``task_ids`` order).
+
+    Args:
+        env_name: registered env name.
+        task_ids: tasks to run.
+        policy: the model (``HFPolicy``) or any ``Policy``.
+        env_kwargs: passed to ``make_env`` (e.g. ``seed``, ``data``).
+        on_done: called with each record as soon as its episode ends (progress, incremental saves).
+        max_steps: step cap (default: the env's).
+        max_thinks: think-only turns allowed before an action (formats with separate think turns).
+    """
+    eps = []
+    for tid in task_ids:
+        env = make_env(env_name, **(env_kwargs or {}))
+        obs = env.reset(tid)
+        eps.append(
+            _Episode(env=env, task_id=tid, prompt=build_prompt(env, obs), first_obs=obs, t0=time.perf_counter())
+        )
+    fmt = get_format(eps[0].env.format) if eps else None
+    cap = max_steps or (eps[0].env.max_steps if eps else 0)
+    records: dict[str, EpisodeRecord] = {}
+    while active := [e for e in eps if not e.done]:
+        texts = []
+        for e in active:
+            steps = [*e.steps, Step(thought=e.pending)] if e.pending is not None else e.steps
+            texts.append(fmt.render(e.prompt, steps)[0])
+        t = time.perf_counter()
+        gens = policy.generate(texts, [len(fmt.render(e.prompt, [])[0]) for e in active], fmt.stop)
+        dt = (time.perf_counter() - t) / len(active)
+        for e, g in zip(active, gens, strict=True):
+            e.gen_tokens += g.num_tokens
+            e.gen_seconds += dt
+            _advance(e, fmt, g.text, policy, cap, max_thinks)
+            if e.done:
+                e.t1 = time.perf_counter()
+                rec = _record(e, env_name, fmt)
+                records[e.task_id] = rec
+                if on_done:
+                    on_done(rec)
+    return [records[e.task_id] for e in eps]
+
+
+def _advance(e: _Episode, fmt: Any, output: str, policy: Policy, cap: int, max_thinks: int) -> None:
+    """Apply one generated turn to an episode: a thought waits for its action, an action steps the env."""
+    thought, action = fmt.parse_output(output)
+    if thought is not None:
+        e.reason_tokens += policy.count_tokens(thought)
+    if thought is not None and action is None and fmt.name in _SEPARATE_THINKS and e.thinks < max_thinks:
+        # a think-only turn (ALFWorld "> think:", WebShop "think[...]"): the harness answers "OK."
+        e.pending = thought if e.pending is None else f"{e.pending} {thought}"
+        e.thinks += 1
+        return
+    if action is None:
+        e.invalid += 1  # unparseable: the env answers with its invalid-action observation
+        action_text = output.strip().splitlines()[0] if output.strip() else ""
+        res = e.env.step(action_text or "<invalid>")
+        step = Step(
+            thought=e.pending if e.pending is not None else thought,
+            action=action_text or None,
+            observation=res.observation,
+        )
+    else:
+        res = e.env.step(action)
+        if res.info.get("invalid"):
+            e.invalid += 1
+        step = Step(
+            thought=e.pending if e.pending is not None else thought, action=action, observation=res.observation
+        )
+    e.steps.append(step)
+    e.pending, e.thinks = None, 0
+    if res.done or len(e.steps) >= cap:
+        e.done = True
+
+
+# Formats whose thoughts are turns of their own, answered "OK." by the harness (react writes both in one turn).
+_SEPARATE_THINKS = {"alfworld", "webshop"}
+
+
+def _record(e: _Episode, env_name: str, fmt: Any) -> EpisodeRecord:
+    result = dict(e.env.result())
+    traj = Trajectory(
+        id=e.task_id,
+        env=env_name,
+        task=_task_text(e.first_obs),
+        prompt=e.prompt,
+        steps=e.steps,
+        success=bool(result.get("success")),
+        reward=float(result.get("reward", 0.0)),
+        task_type=e.env.task_type(e.task_id),
+        format=fmt.name,
+        meta={k: v for k, v in result.items() if k not in ("success", "reward")},
+    )
+    return EpisodeRecord(
+        task_id=e.task_id,
+        env=env_name,
+        task_type=traj.task_type or "",
+        success=traj.success,
+        reward=traj.reward,
+        steps=len(e.steps),
+        invalid=e.invalid,
+        reason_tokens=e.reason_tokens,
+        gen_tokens=e.gen_tokens,
+        gen_seconds=e.gen_seconds,
+        wall_seconds=e.t1 - e.t0,
+        result=result,
+        trajectory=traj,
+    )
+
+
+def expert_episode(env_name: str, task_id: str, env_kwargs: dict[str, Any] | None = None) -> Trajectory:
+    """One episode of the env's oracle, recorded in the same format the agent writes."""
+    env = make_env(env_name, **(env_kwargs or {}))
+    first_obs = env.reset(task_id)
+    prompt = build_prompt(env, first_obs)
+    steps: list[Step] = []
+    for _ in range(env.max_steps):
+        thought, action = env.expert_step()
+        res = env.step(action)
+        steps.append(Step(thought=thought, action=action, observation=res.observation))
+        if res.done:
+            break
+    result = dict(env.result())
+    return Trajectory(
+        id=task_id,
+        env=env_name,
+        task=_task_text(first_obs),
+        prompt=prompt,
+        steps=steps,
+        success=bool(result.get("success")),
+        reward=float(result.get("reward", 0.0)),
+        task_type=env.task_type(task_id),
+        format=env.format,
+        meta={"teacher": "expert", **{k: v for k, v in result.items() if k not in ("success", "reward")}},
+    )

@@ -1,0 +1,97 @@
+"""The ``collect`` stage: run a teacher (a model or the env's expert) on a split and save its trajectories.
+
+    agentdistill collect --env alfworld --agent expert --split train --episodes 500 --out trajs.jsonl
+
+Each finished episode is appended (one fsynced line), so an interrupted run loses at most the
+episodes in flight, and a rerun skips every task already attempted.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
+from agentdistill.envs import make_env
+from agentdistill.errors import ConfigError
+from agentdistill.files import append_jsonl, read_jsonl_tolerant
+from agentdistill.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectArgs:
+    """Options of ``agentdistill collect``."""
+
+    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    agent: str = field(
+        default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
+    )
+    split: str = field(default="train", metadata={"help": "Task split: train | dev | test."})
+    episodes: int | None = field(default=None, metadata={"help": "First N tasks of the split (default: all)."})
+    out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
+    only_success: bool = field(default=False, metadata={"help": "Keep successful episodes only."})
+    batch_size: int = field(default=32, metadata={"help": "Episodes per batched generate call."})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy; > 0 samples."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Longest generation per turn."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
+    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+
+    def env_kwargs(self) -> dict:
+        kw: dict = {"seed": self.env_seed}
+        if self.data:
+            if self.env != "hotpotqa":
+                raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")
+            kw["data"] = self.data
+        return kw
+
+
+def _progress_path(out: Path) -> Path:
+    return out.with_name(out.name + ".attempted")
+
+
+def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
+    """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call."""
+    out = Path(args.out)
+    env = make_env(args.env, **args.env_kwargs())
+    tasks = env.task_ids(args.split)[: args.episodes]
+    done = {r["id"] for r in read_jsonl_tolerant(_progress_path(out))} | {
+        r.get("id") for r in read_jsonl_tolerant(out)
+    }
+    todo = [t for t in tasks if t not in done]
+    stats = {"attempted": 0, "written": 0, "success": 0, "skipped_done": len(tasks) - len(todo)}
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"collect {args.env}/{args.split}", unit="ep")
+
+    def save(traj: Trajectory) -> None:
+        stats["attempted"] += 1
+        stats["success"] += int(bool(traj.success))
+        if traj.success or not args.only_success:
+            append_jsonl(out, traj.to_json())
+            stats["written"] += 1
+        append_jsonl(_progress_path(out), {"id": traj.id, "success": bool(traj.success)})
+        bar.update(1)
+        bar.set_postfix(success=f"{stats['success']}/{stats['attempted']}")
+
+    if args.agent == "expert":
+        for tid in todo:
+            save(expert_episode(args.env, tid, args.env_kwargs()))
+    else:
+        if policy is None:
+            from agentdistill.modeling import load_causal_lm, load_tokenizer
+
+            cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
+            policy = HFPolicy(load_causal_lm(args.agent), load_tokenizer(args.agent), cfg)
+
+        def on_done(rec: EpisodeRecord) -> None:
+            rec.trajectory.meta["teacher"] = args.agent
+            save(rec.trajectory)
+
+        # Episodes run in lockstep waves; each finished episode is saved at once.
+        wave = max(args.batch_size, 1) * 4
+        for i in range(0, len(todo), wave):
+            run_episodes(args.env, todo[i : i + wave], policy, args.env_kwargs(), on_done=on_done)
+    bar.close()
+    return stats

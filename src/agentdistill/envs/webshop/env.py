@@ -1,0 +1,251 @@
+"""``WebShopEnv``: the embedded WebShop, with the text-mode pages of the real benchmark.
+
+Pages are search -> results (10 per page) -> item -> Description / Features / Reviews, their
+lines joined with "\\n"; the first observation is the search page with the instruction. Actions
+are ``search[query]`` (search page only), ``click[button]`` for any bracketed text on the page,
+and ``think[...]`` (answered "OK.", not counted). Anything else is answered "Invalid action!".
+Buy Now ends the episode with WebShop's reward; 15 actions without buying end it with 0.
+
+Example (an item page)::
+
+    [Back to Search]
+    [< Prev]
+    size [5 ounce] [12 ounce] [travel kit]
+    scent [bright citrus] [calming lavender] [unscented]
+    Brightwell Long Lasting Natural Ingredients Paraben Free Deodorant
+    Price: $15.50
+    Rating: N.A.
+    [Description]
+    [Features]
+    [Reviews]
+    [Buy Now]
+"""
+
+import json
+import re
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from agentdistill.envs.base import StepResult
+from agentdistill.envs.webshop.catalog import CATEGORIES, Goal, Product, catalog
+from agentdistill.envs.webshop.expert import Expert
+from agentdistill.envs.webshop.reward import reward_breakdown
+from agentdistill.envs.webshop.search import RESULTS_PER_PAGE, search_index
+from agentdistill.envs.webshop.tasks import SPLIT_SIZES, Task, task_splits
+from agentdistill.errors import ConfigError
+
+INVALID = "Invalid action!"
+_ACTION = re.compile(r"(search|click|think)\[(.*)\]", re.DOTALL)
+_SUBPAGES = ("Description", "Features", "Reviews")
+_INSTRUCTION = """\
+You are shopping on WebShop for the product described in the instruction.
+Each turn, write exactly one action:
+search[query] - search the catalog (only on the search page).
+click[button] - click a button shown in brackets on the current page: an item id, an option value, \
+Next >, < Prev, Back to Search, Description, Features, Reviews or Buy Now.
+think[thought] - reason about what to do next; it is answered with OK.
+Buy the product that matches the instruction, with its options, within 15 actions."""
+
+
+class WebShopEnv:
+    """The embedded WebShop (DESIGN §5): a generated catalog, BM25 search and WebShop's reward.
+
+    Args:
+        seed: fixes the catalog, the search index and every split's tasks (all cached per seed).
+    """
+
+    name: ClassVar[str] = "webshop"
+    format: ClassVar[str] = "webshop"
+    max_steps: ClassVar[int] = 15
+    task_types: ClassVar[tuple[str, ...]] = CATEGORIES
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._splits = task_splits(seed)
+        self._tasks = {t.id: t for ts in self._splits.values() for t in ts}
+        self._products = {p.asin: p for p in catalog(seed)}
+        self._index = search_index(seed)
+        self._task: Task | None = None
+
+    # -- task sets ---------------------------------------------------------------------------
+
+    def splits(self) -> dict[str, int]:
+        return dict(SPLIT_SIZES)
+
+    def task_ids(self, split: str) -> list[str]:
+        if split not in self._splits:
+            raise ConfigError(f"unknown webshop split {split!r}; choose one of {', '.join(self._splits)}")
+        return [t.id for t in self._splits[split]]
+
+    def _get_task(self, task_id: str) -> Task:
+        if task_id not in self._tasks:
+            raise ConfigError(f"unknown webshop task {task_id!r}; ids look like 'webshop-test-0042'")
+        return self._tasks[task_id]
+
+    def task_type(self, task_id: str) -> str:
+        return self._get_task(task_id).goal.category
+
+    def goal(self, task_id: str) -> Goal:
+        """The structured goal behind a task's instruction."""
+        return self._get_task(task_id).goal
+
+    def instruction(self) -> str:
+        return _INSTRUCTION
+
+    # -- episode -----------------------------------------------------------------------------
+
+    def reset(self, task_id: str) -> str:
+        self._task = self._get_task(task_id)
+        self._page = "search"
+        self._results: list[str] = []
+        self._page_no = 1
+        self._item: Product | None = None
+        self._chosen: dict[str, str] = {}
+        self._steps = 0
+        self._reward = 0.0
+        self._done = False
+        self._expert = Expert(self._task.goal, task_id)
+        return self._render()
+
+    def step(self, action: str) -> StepResult:
+        if self._task is None:
+            raise RuntimeError("call reset(task_id) before step()")
+        m = _ACTION.fullmatch(action.strip())
+        if m and m.group(1) == "think":
+            return StepResult("OK.", 0.0, self._done, {"think": True})
+        if self._done:
+            return StepResult(INVALID, 0.0, True, {"invalid": True})
+        self._steps += 1
+        info: dict[str, Any] = {}
+        ok = m is not None and (self._search(m.group(2)) if m.group(1) == "search" else self._click(m.group(2)))
+        if self._page == "bought":
+            self._done = True
+            info["purchased"] = self._item.asin if self._item else None
+            info["breakdown"] = self._breakdown
+            return StepResult(self._render(), self._reward, True, info)
+        obs = self._render() if ok else INVALID
+        if not ok:
+            info["invalid"] = True
+        if self._steps >= self.max_steps:
+            self._done = True  # out of actions without buying: reward 0
+        return StepResult(obs, 0.0, self._done, info)
+
+    def result(self) -> dict[str, Any]:
+        return {"success": self._reward >= 1.0 - 1e-9, "reward": self._reward, "score": 100.0 * self._reward}
+
+    def expert_step(self) -> tuple[str | None, str]:
+        if self._task is None:
+            raise RuntimeError("call reset(task_id) before expert_step()")
+        if self._page == "search":
+            return self._expert.on_search_page()
+        if self._page == "results":
+            return self._expert.on_results(self._listings(), self._has_next())
+        if self._page == "item" and self._item is not None:
+            return self._expert.on_item(self._item, self._chosen)
+        return None, "click[< Prev]"
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _search(self, query: str) -> bool:
+        if self._page != "search" or not query.strip():
+            return False
+        self._results = self._index.search(query)
+        self._page, self._page_no = "results", 1
+        return True
+
+    def _click(self, button: str) -> bool:
+        b = button.strip().lower()
+        page = self._page
+        if page == "search" or not b:
+            return False
+        if b == "back to search":
+            self._page, self._item, self._chosen = "search", None, {}
+            return True
+        if page == "results":
+            if b == "next >" and self._has_next():
+                self._page_no += 1
+                return True
+            if b == "< prev" and self._page_no > 1:
+                self._page_no -= 1
+                return True
+            for asin, _, _ in self._listings():
+                if asin.lower() == b:
+                    self._page, self._item, self._chosen = "item", self._products[asin], {}
+                    return True
+            return False
+        if page in ("description", "features", "reviews"):
+            if b == "< prev":
+                self._page = "item"
+                return True
+            return False
+        # item page
+        assert self._item is not None
+        if b == "< prev":
+            self._page, self._item, self._chosen = "results", None, {}
+            return True
+        if b in ("description", "features", "reviews"):
+            self._page = b
+            return True
+        if b == "buy now":
+            breakdown = reward_breakdown(self._task.goal, self._item, self._chosen)
+            self._breakdown, self._reward = asdict(breakdown), breakdown.reward
+            self._page = "bought"
+            return True
+        for dim, values in self._item.options:
+            for v in values:
+                if v.lower() == b:
+                    self._chosen[dim] = v
+                    return True
+        return False
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def _listings(self) -> list[tuple[str, str, float]]:
+        start = (self._page_no - 1) * RESULTS_PER_PAGE
+        return [
+            (a, self._products[a].title, self._products[a].price)
+            for a in self._results[start : start + RESULTS_PER_PAGE]
+        ]
+
+    def _has_next(self) -> bool:
+        return self._page_no * RESULTS_PER_PAGE < len(self._results)
+
+    def _render(self) -> str:
+        assert self._task is not None
+        page, item = self._page, self._item
+        if page == "search":
+            return f"WebShop [SEP] Instruction: [SEP] {self._task.goal.instruction} [SEP] Search"
+        if page == "results":
+            lines = ["[Back to Search]", f"Page {self._page_no} (Total results: {len(self._results)})"]
+            lines += ["[< Prev]"] * (self._page_no > 1) + ["[Next >]"] * self._has_next()
+            for asin, title, price in self._listings():
+                lines += [f"[{asin}]", title, f"${price:.2f}"]
+            return "\n".join(lines)
+        assert item is not None
+        if page == "bought":
+            return "\n".join(
+                [
+                    "Thank you for shopping with us!",
+                    "Your code: ",
+                    "None",
+                    "(Paste it in your MTurk interface.)",
+                    "Purchased",
+                    "asin",
+                    item.asin,
+                    "options",
+                    json.dumps(self._chosen),
+                    f"Your score (min 0.0, max 1.0): {self._reward:.2f}",
+                ]
+            )
+        lines = ["[Back to Search]", "[< Prev]"]
+        if page == "item":
+            lines += [f"{dim} " + " ".join(f"[{v}]" for v in values) for dim, values in item.options]
+            lines += [item.title, f"Price: ${item.price:.2f}", "Rating: N.A."]
+            lines += [f"[{s}]" for s in _SUBPAGES] + ["[Buy Now]"]
+        elif page == "description":
+            lines.append(item.description)
+        elif page == "features":
+            lines += list(item.features)
+        else:
+            lines += list(item.reviews)
+        return "\n".join(lines)
