@@ -122,7 +122,7 @@ def cmd_distill(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--config", help="YAML file of option: value (any flag below, without dashes)")
     argv = ["--output_dir" if x == "--out" else x for x in argv]
-    dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))
+    dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))[:2]
     out = distill(dargs, cfg)
     log = Path(out) / "train_log.jsonl"
     last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"

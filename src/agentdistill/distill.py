@@ -104,6 +104,8 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     if tok_src is None:
         raise ConfigError("--student_config needs --tokenizer or --teacher to know the vocabulary")
     tokenizer = load_tokenizer(tok_src)
+    # data first: a malformed file fails in a second, before any model is loaded
+    examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
     teacher = None
     if cfg.loss != "sft":
         if dargs.teacher is None:
@@ -114,7 +116,6 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
         t_tok = load_tokenizer(dargs.teacher) if dargs.tokenizer is None else tokenizer
         check_vocab(t_tok, tokenizer, teacher, student, (str(dargs.teacher), str(tok_src)))
 
-    examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
     if bad:
         logger.warning(
             "skipped %d malformed record(s); first: %s:%d %s", len(bad), bad[0].path, bad[0].line, bad[0].error

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+
+from agentdistill.agent import expert_episode
+from agentdistill.cli import main
+from agentdistill.envs import make_env
+from agentdistill.testing import save_tiny_pair, tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("distill")
+    rows = []
+    for env in ("alfworld", "hotpotqa"):
+        rows += [expert_episode(env, t).to_json() for t in make_env(env).task_ids("train")[:6]]
+    data = d / "trajs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    teacher, student = save_tiny_pair(d, tiny_tokenizer())
+    return d, data, teacher, student
+
+
+def _log(out):
+    return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def _args(data, teacher, student, out, *extra):
+    return [
+        "distill", "--data", str(data), "--teacher", str(teacher), "--student", str(student), "--out", str(out),
+        "--per_device_train_batch_size", "2", "--max_length", "256", "--logging_steps", "2", "--save_steps", "3",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_distill_writes_student_log_and_resumes(setup):
+    d, data, teacher, student = setup
+    out = d / "sad"
+    assert main(_args(data, teacher, student, out, "--max_steps", "6")) == 0
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "config.yaml", ".distill.done"):
+        assert (out / name).exists(), name
+    assert (out / "checkpoint-6" / "trainer_state.json").exists()
+    log = _log(out)
+    assert [r["step"] for r in log] == [2, 4, 6]
+    for key in ("loss", "loss_cot", "loss_act", "reason_tokens", "act_tokens", "top1_agree_reason", "top1_agree_act"):
+        assert key in log[-1]
+    assert sum(r["reason_tokens"] for r in log) > 0 and sum(r["act_tokens"] for r in log) > 0
+    assert "loss: sad" in (out / "config.yaml").read_text()
+    # rerun with a larger budget resumes from checkpoint-6: the log continues, each step once
+    assert main(_args(data, teacher, student, out, "--max_steps", "8")) == 0
+    log2 = _log(out)
+    assert [r["step"] for r in log2] == [2, 4, 6, 8]
+    assert log2[:3] == log
+    state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+
+
+def test_sft_needs_no_teacher(setup):
+    d, data, _teacher, student = setup
+    out = d / "sft"
+    args = ["distill", "--data", str(data), "--student", str(student), "--out", str(out), "--loss", "sft",
+            "--max_steps", "2", "--logging_steps", "1", "--max_length", "256"]  # fmt: skip
+    assert main(args) == 0
+    assert _log(out)[-1]["loss"] > 0
+
+
+def test_bad_inputs_one_line_errors(setup, tmp_path, capsys):
+    d, data, teacher, student = setup
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(data.read_text().splitlines()[0] + "\n{not json\n")
+    assert main(_args(bad, teacher, student, tmp_path / "o", "--max_steps", "1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and f"{bad}:2" in err and "invalid JSON" in err and "--skip_bad" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(_args(empty, teacher, student, tmp_path / "o", "--max_steps", "1")) == 2
+    assert "no records" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse rejects a value outside the choices
+        main(_args(data, teacher, student, tmp_path / "o", "--divergence", "kl"))
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(_args(data, teacher, student, tmp_path / "o", "--curriculum", "buckets", "--num_buckets", "1")) == 2
+    assert "--num_buckets >= 2" in capsys.readouterr().err
+
+
+def test_vocab_mismatch_is_clear(setup, tmp_path, capsys):
+    d, data, teacher, _student = setup
+    other_tok = tiny_tokenizer(vocab_size=300)
+    _t, other_student = save_tiny_pair(tmp_path, other_tok)
+    assert main(_args(data, teacher, other_student, tmp_path / "o", "--max_steps", "1")) == 2
+    err = capsys.readouterr().err
+    assert "teacher tokenizer" in err and str(teacher) in err and "shared vocabulary" in err
+
+
+def test_skip_bad_skips_and_counts(setup, tmp_path):
+    d, data, teacher, student = setup
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(data.read_text() + "{not json\n")
+    out = tmp_path / "o"
+    assert main([*_args(bad, teacher, student, out, "--max_steps", "1"), "--skip_bad"]) == 0
+    assert json.loads((out / ".distill.done").read_text())["skipped_records"] == 1
