@@ -28,7 +28,7 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks
 
 demo: setup
-	$(BIN)/agentdistill run --preset quick --out runs/demo
+	bash examples/demo.sh runs/demo
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -17,6 +17,9 @@ from agentdistill.errors import AgentDistillError, ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("split trajectories into reason/act spans (JSONL out, --show to view)", "cmd_segment"),
     "distill": ("train a student against a teacher (sad | token-kd | sft)", "cmd_distill"),
+    "envs": ("list the environments: splits, sizes, step limits, task types", "cmd_envs"),
+    "collect": ("run a teacher (model or expert) in an env and save its trajectories", "cmd_collect"),
+    "evaluate": ("run a model as an agent and report success, reasoning length, CoT match, steps, latency", "cmd_evaluate"),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -127,6 +130,46 @@ def cmd_distill(argv: Sequence[str]) -> int:
     log = Path(out) / "train_log.jsonl"
     last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"
     print(f"student saved to {out}; last log: {json.loads(last)}")
+    return 0
+
+
+def cmd_envs(argv: Sequence[str]) -> int:
+    from agentdistill.envs import ENVS, make_env
+
+    argparse.ArgumentParser(prog="agentdistill envs", description="List the embedded environments.").parse_args(argv)
+    for name in ENVS:
+        env = make_env(name)
+        sizes = ", ".join(f"{k} {v}" for k, v in env.splits().items())
+        print(f"{name:<9} format={env.format:<8} max_steps={env.max_steps:<3} splits: {sizes}")
+        print(f"{'':<9} task types: {', '.join(env.task_types)}")
+    return 0
+
+
+def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[str]) -> object:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(dataclass_, prog=prog, description=description)
+    parser.add_argument("--config", help="YAML file of option: value; flags win over the file")
+    return _parse_with_config(parser, list(argv), (dataclass_,))[0]
+
+
+def cmd_collect(argv: Sequence[str]) -> int:
+    from agentdistill.collect import CollectArgs, collect
+
+    args = _stage_args(CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv)
+    stats = collect(args)
+    print(f"{args.out}: {stats}")
+    return 0
+
+
+def cmd_evaluate(argv: Sequence[str]) -> int:
+    from agentdistill.evaluate import EvalArgs, evaluate
+
+    args = _stage_args(EvalArgs, "agentdistill evaluate", "Evaluate a model as an agent (DESIGN §6 metrics).", argv)
+    if not args.model:
+        raise ConfigError("--model is required: a model directory or hub name")
+    m = evaluate(args)["overall"]
+    print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
     return 0
 
 
