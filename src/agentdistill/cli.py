@@ -19,7 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("train a student against a teacher (sad | token-kd | sft)", "cmd_distill"),
     "envs": ("list the environments: splits, sizes, step limits, task types", "cmd_envs"),
     "collect": ("run a teacher (model or expert) in an env and save its trajectories", "cmd_collect"),
-    "evaluate": ("run a model as an agent and report success, reasoning length, CoT match, steps, latency", "cmd_evaluate"),
+    "evaluate": (
+        "run a model as an agent and report success, reasoning length, CoT match, steps, latency",
+        "cmd_evaluate",
+    ),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -156,7 +159,9 @@ def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[st
 def cmd_collect(argv: Sequence[str]) -> int:
     from agentdistill.collect import CollectArgs, collect
 
-    args = _stage_args(CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv)
+    args = _stage_args(
+        CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv
+    )
     stats = collect(args)
     print(f"{args.out}: {stats}")
     return 0

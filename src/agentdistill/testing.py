@@ -142,3 +142,28 @@ def save_tiny_pair(
         tokenizer.save_pretrained(path)
         paths.append(path)
     return paths[0], paths[1]
+
+
+class ScriptedPolicy:
+    """A ``Policy`` that replays known trajectories: for each input text it emits what follows it in the
+    trajectory whose full rendering starts with that text (cut at the stop strings), else ``fallback``.
+
+    It drives ``agent.run_episodes`` without a model, so the loop, the format's prefix-consistent
+    rendering and ``parse_output`` are tested together.
+    """
+
+    def __init__(self, full_texts: Sequence[str], fallback: str = "???") -> None:
+        self.full_texts, self.fallback = list(full_texts), fallback
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Any]:
+        from agentdistill.agent import Generation, cut_at_stop
+
+        out = []
+        for text in texts:
+            full = next((f for f in self.full_texts if f.startswith(text) and len(f) > len(text)), None)
+            cont = cut_at_stop(full[len(text) :], stop) if full is not None else self.fallback
+            out.append(Generation(cont, len(cont.split())))
+        return out
