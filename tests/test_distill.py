@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from agentdistill.agent import expert_episode
 from agentdistill.cli import main
@@ -98,3 +99,27 @@ def test_skip_bad_skips_and_counts(setup, tmp_path):
     out = tmp_path / "o"
     assert main([*_args(bad, teacher, student, out, "--max_steps", "1"), "--skip_bad"]) == 0
     assert json.loads((out / ".distill.done").read_text())["skipped_records"] == 1
+
+
+@pytest.mark.parametrize("normalize", ["token", "span"])
+def test_batch4_ga1_equals_batch1_ga4(setup, tmp_path, normalize):
+    """Global normalisation: one SGD step gives the same loss and weights however the batch is split."""
+    from safetensors.torch import load_file
+
+    d, data, teacher, student = setup
+    runs = {}
+    for bs, ga in ((4, 1), (1, 4)):
+        out = tmp_path / f"b{bs}g{ga}"
+        args = ["distill", "--data", str(data), "--teacher", str(teacher), "--student", str(student),
+                "--out", str(out), "--max_steps", "1", "--per_device_train_batch_size", str(bs),
+                "--gradient_accumulation_steps", str(ga), "--optim", "sgd", "--learning_rate", "1.0",
+                "--lr_scheduler_type", "constant", "--max_grad_norm", "0", "--logging_steps", "1",
+                "--max_length", "256", "--normalize", normalize, "--lambda_act", "2.0"]  # fmt: skip
+        assert main(args) == 0
+        runs[(bs, ga)] = (_log(out)[-1], load_file(str(out / "model.safetensors")))
+    (log_a, w_a), (log_b, w_b) = runs[(4, 1)], runs[(1, 4)]
+    assert log_a["loss"] == pytest.approx(log_b["loss"], rel=1e-5)
+    base = load_file(str(student / "model.safetensors"))
+    for k in w_a:
+        torch.testing.assert_close(w_a[k], w_b[k], rtol=1e-4, atol=1e-6)
+    assert any(not torch.equal(w_a[k], base[k]) for k in w_a)  # the step really moved the weights
