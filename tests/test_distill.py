@@ -123,3 +123,26 @@ def test_batch4_ga1_equals_batch1_ga4(setup, tmp_path, normalize):
     for k in w_a:
         torch.testing.assert_close(w_a[k], w_b[k], rtol=1e-4, atol=1e-6)
     assert any(not torch.equal(w_a[k], base[k]) for k in w_a)  # the step really moved the weights
+
+
+def _train(setup, out, *extra):
+    d, data, teacher, student = setup
+    args = ["distill", "--data", str(data), "--teacher", str(teacher), "--student", str(student), "--out", str(out),
+            "--max_steps", "50", "--per_device_train_batch_size", "4", "--learning_rate", "3e-3",
+            "--logging_steps", "10", "--max_length", "256", "--curriculum", "none", "--save_steps", "1000",
+            "--lr_scheduler_type", "constant", *extra]  # fmt: skip
+    assert main(args) == 0
+    return _log(out)
+
+
+def test_sad_learns_and_lambda_act_zero_leaves_actions(setup, tmp_path):
+    log = _train(setup, tmp_path / "sad")
+    assert log[-1]["loss_cot"] < 0.5 * log[0]["loss_cot"]
+    assert log[-1]["loss_act"] < 0.5 * log[0]["loss_act"]
+    assert log[-1]["top1_agree_act"] > log[0]["top1_agree_act"] + 0.2
+    no_act = _train(setup, tmp_path / "no_act", "--lambda_act", "0")
+    assert no_act[-1]["loss_cot"] < 0.5 * no_act[0]["loss_cot"]
+    # Without its own term the action loss falls much less (it still falls some: the student's weights are
+    # shared, and a random tiny teacher's next-token distribution is similar on both span kinds).
+    assert no_act[-1]["loss_act"] > 1.5 * log[-1]["loss_act"]
+    assert no_act[-1]["top1_agree_act"] < log[-1]["top1_agree_act"] - 0.05
