@@ -29,7 +29,7 @@ def _args(data, teacher, student, out, *extra):
     return [
         "distill", "--data", str(data), "--teacher", str(teacher), "--student", str(student), "--out", str(out),
         "--per_device_train_batch_size", "2", "--max_length", "256", "--logging_steps", "2", "--save_steps", "3",
-        *extra,
+        "--lr_scheduler_type", "constant", *extra,
     ]  # fmt: skip
 
 
@@ -53,6 +53,13 @@ def test_distill_writes_student_log_and_resumes(setup):
     assert log2[:3] == log
     state = json.loads((out / "checkpoint-8" / "trainer_state.json").read_text())
     assert state["global_step"] == 8
+    # an uninterrupted 8-step run gives the same loss curve (constant LR: the schedule does not depend on max_steps)
+    straight = d / "straight"
+    assert main(_args(data, teacher, student, straight, "--max_steps", "8")) == 0
+    for a, b in zip(_log(straight), log2, strict=True):
+        assert a["step"] == b["step"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["loss_cot"] == pytest.approx(b["loss_cot"], rel=1e-5)
 
 
 def test_sft_needs_no_teacher(setup):
