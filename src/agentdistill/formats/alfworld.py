@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentdistill.errors import TrajectoryError
+from agentdistill.formats.base import join_chunks
 from agentdistill.trajectory import Span, SpanKind, Step
 
 _THINK = re.compile(r"think[ \t]*:[ \t]?", re.IGNORECASE)
@@ -74,10 +75,8 @@ class AlfWorldFormat:
     expected = "lines `> think: ...` / `> go to ...` after the `Your task is to:` line"
 
     def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
-        parts = [prompt if prompt.endswith("\n") else prompt + "\n"]
-        spans, pos = [], len(parts[0])
+        chunks: list[tuple[str, SpanKind | None]] = []
         for step in steps:
-            chunks = []
             if step.thought is not None:
                 chunks.append((f"> think: {step.thought}\n", SpanKind.REASON))
                 # the harness answers a thought "OK."; a thought-only step may carry its own reply
@@ -87,12 +86,7 @@ class AlfWorldFormat:
                 chunks += [(f"> {step.action}\n", SpanKind.ACT), (f"{step.observation}\n", None)]
             elif step.thought is None and step.observation:
                 chunks.append((f"{step.observation}\n", None))  # neither thought nor action: context only
-            for chunk, kind in chunks:
-                if kind is not None:
-                    spans.append(Span(kind, pos, pos + len(chunk)))
-                parts.append(chunk)
-                pos += len(chunk)
-        return "".join(parts), spans
+        return join_chunks(prompt, chunks)
 
     def spans(self, text: str) -> list[Span]:
         return [Span(SpanKind.REASON if it.think else SpanKind.ACT, it.start, it.line_end) for it in _items(text)]

@@ -10,7 +10,22 @@ same ``render``, so the text a student is trained on is exactly the text it sees
 from collections.abc import Sequence
 from typing import Protocol
 
-from agentdistill.trajectory import Span, Step
+from agentdistill.trajectory import Span, SpanKind, Step
+
+
+def join_chunks(prompt: str, chunks: Sequence[tuple[str, SpanKind | None]]) -> tuple[str, list[Span]]:
+    """The prompt (ending in a newline), then each ``(text, kind)`` chunk; a chunk with a kind is a span.
+
+    Every format's ``render`` lists its chunks and calls this, so offsets are computed in one place.
+    """
+    parts = [prompt if prompt.endswith("\n") else prompt + "\n"]
+    spans, pos = [], len(parts[0])
+    for text, kind in chunks:
+        if kind is not None:
+            spans.append(Span(kind, pos, pos + len(text)))
+        parts.append(text)
+        pos += len(text)
+    return "".join(parts), spans
 
 
 class TrajectoryFormat(Protocol):

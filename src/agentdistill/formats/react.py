@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentdistill.errors import TrajectoryError
+from agentdistill.formats.base import join_chunks
 from agentdistill.trajectory import Span, SpanKind, Step
 
 _MARKER = re.compile(r"(Thought|Action|Observation)[ \t]*(\d+)[ \t]*:[ \t]?")
@@ -110,10 +111,8 @@ class ReactFormat:
     expected = "lines `Thought 1: ...` / `Action 1: Search[...]` after the prompt"
 
     def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
-        parts = [prompt if prompt.endswith("\n") else prompt + "\n"]
-        spans, pos = [], len(parts[0])
+        chunks: list[tuple[str, SpanKind | None]] = []
         for k, step in enumerate(steps, 1):
-            chunks = []
             if step.thought is not None:
                 chunks.append((f"Thought {k}: {step.thought}\n", SpanKind.REASON))
             if step.action is not None:
@@ -121,12 +120,7 @@ class ReactFormat:
             if step.action is not None or step.observation:
                 # the harness writes the observation, marker included: context
                 chunks.append((f"Observation {k}: {step.observation}\n", None))
-            for chunk, kind in chunks:
-                if kind is not None:
-                    spans.append(Span(kind, pos, pos + len(chunk)))
-                parts.append(chunk)
-                pos += len(chunk)
-        return "".join(parts), spans
+        return join_chunks(prompt, chunks)
 
     def spans(self, text: str) -> list[Span]:
         kinds = {"Thought": SpanKind.REASON, "Action": SpanKind.ACT}

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentdistill.errors import TrajectoryError
+from agentdistill.formats.base import join_chunks
 from agentdistill.trajectory import Span, SpanKind, Step
 
 _ACTION = re.compile(r"Action[ \t]*:[ \t]?")
@@ -96,10 +97,8 @@ class WebShopFormat:
     expected = "lines `Action: think[...]` / `Action: search[...]` / `Action: click[...]` after the instruction"
 
     def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
-        parts = [prompt if prompt.endswith("\n") else prompt + "\n"]
-        spans, pos = [], len(parts[0])
+        chunks: list[tuple[str, SpanKind | None]] = []
         for step in steps:
-            chunks = []
             if step.thought is not None:
                 # the harness answers a thought "OK."; a thought-only step may carry its own reply
                 reply = "OK." if step.action is not None or not step.observation else step.observation
@@ -108,12 +107,7 @@ class WebShopFormat:
                 if step.action is not None:
                     chunks.append((f"Action: {step.action}\n", SpanKind.ACT))
                 chunks.append((f"Observation: {step.observation}\n\n", None))
-            for chunk, kind in chunks:
-                if kind is not None:
-                    spans.append(Span(kind, pos, pos + len(chunk)))
-                parts.append(chunk)
-                pos += len(chunk)
-        return "".join(parts), spans
+        return join_chunks(prompt, chunks)
 
     def spans(self, text: str) -> list[Span]:
         kinds = {"think": SpanKind.REASON, "act": SpanKind.ACT}
