@@ -150,6 +150,7 @@ class _Episode:
     task_id: str
     prompt: str
     first_obs: str
+    prompt_chars: int = 0  # length of the rendered prompt: the prefix kept when history is cut
     steps: list[Step] = field(default_factory=list)
     pending: str | None = None  # a thought waiting for its action (formats with separate think turns)
     thinks: int = 0
@@ -204,6 +205,8 @@ def run_episodes(
             _Episode(env=env, task_id=tid, prompt=build_prompt(env, obs), first_obs=obs, t0=time.perf_counter())
         )
     fmt = get_format(eps[0].env.format) if eps else None
+    for e in eps:
+        e.prompt_chars = len(fmt.render(e.prompt, [])[0])
     cap = max_steps or (eps[0].env.max_steps if eps else 0)
     records: dict[str, EpisodeRecord] = {}
     while active := [e for e in eps if not e.done]:
@@ -212,7 +215,7 @@ def run_episodes(
             steps = [*e.steps, Step(thought=e.pending)] if e.pending is not None else e.steps
             texts.append(fmt.render(e.prompt, steps)[0])
         t = time.perf_counter()
-        gens = policy.generate(texts, [len(fmt.render(e.prompt, [])[0]) for e in active], fmt.stop)
+        gens = policy.generate(texts, [e.prompt_chars for e in active], fmt.stop)
         dt = (time.perf_counter() - t) / len(active)
         for e, g in zip(active, gens, strict=True):
             e.gen_tokens += g.num_tokens

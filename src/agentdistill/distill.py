@@ -7,7 +7,6 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import yaml
@@ -157,11 +156,3 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
             },
         )
     return out
-
-
-def trainable_summary(examples: list[Encoded]) -> dict[str, Any]:
-    return {
-        "examples": len(examples),
-        "reason_tokens": sum(e.num_reason for e in examples),
-        "act_tokens": sum(e.num_act for e in examples),
-    }

@@ -43,11 +43,8 @@ class Encoded:
     def num_act(self) -> int:
         return sum(self.act_mask)
 
-    def slice(self, idx: Sequence[int] | slice) -> "Encoded":
-        if isinstance(idx, slice):
-            return Encoded(
-                self.input_ids[idx], self.reason_mask[idx], self.act_mask[idx], self.span_ids[idx], dict(self.meta)
-            )
+    def slice(self, idx: Sequence[int]) -> "Encoded":
+        """The tokens at positions ``idx`` (a window), same meta."""
         return Encoded(
             [self.input_ids[i] for i in idx],
             [self.reason_mask[i] for i in idx],

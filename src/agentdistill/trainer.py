@@ -18,7 +18,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from agentdistill.curriculum import CurriculumSampler
 from agentdistill.errors import ConfigError
-from agentdistill.losses import KINDS, chunked_ce, chunked_kd
+from agentdistill.losses import KINDS, chunked_ce, chunked_kd, span_loss_sums
 from agentdistill.modeling import final_hidden, output_head
 
 logger = logging.getLogger(__name__)
@@ -249,21 +249,17 @@ class DistillTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
     def _combine(self, per_pos: torch.Tensor, r: torch.Tensor, a: torch.Tensor, sp: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of per-position losses divided by the global count (token) or span count (span)."""
+        """Weighted per-kind sums (``losses.span_loss_sums``) over the global token or span count.
+
+        ``span`` makes each span contribute its mean, so a 3-token action weighs as much as a
+        60-token thought. token-kd and sft use one flat weight of 1 on both kinds.
+        """
         args = self.args
-        if args.loss == "sad":
-            w = args.lambda_reason * r.to(per_pos.dtype) + args.lambda_act * a.to(per_pos.dtype)
-        else:
-            w = torch.ones_like(per_pos)  # token-kd / sft: one flat mask, one weight
-        if args.normalize == "token":
-            denom = self._counts["reason"] + self._counts["act"]
-            return (w * per_pos).sum() / max(denom, 1.0)
-        # span: each span contributes its mean, so a 3-token action weighs as much as a 60-token thought
-        if per_pos.numel() == 0:
-            return per_pos.sum()
-        _, inv, counts = torch.unique(sp, return_inverse=True, return_counts=True)
-        per_span_w = w / counts[inv].to(per_pos.dtype)
-        return (per_span_w * per_pos).sum() / max(self._counts["spans"], 1.0)
+        sums = span_loss_sums(per_pos, r, a, sp, args.normalize)
+        lam_r, lam_a = (args.lambda_reason, args.lambda_act) if args.loss == "sad" else (1.0, 1.0)
+        c = self._counts
+        denom = c["reason"] + c["act"] if args.normalize == "token" else c["spans"]
+        return (lam_r * sums["reason_sum"] + lam_a * sums["act_sum"]) / max(denom, 1.0)
 
     def _accumulate(
         self, per_pos: torch.Tensor, agree: torch.Tensor, r: torch.Tensor, a: torch.Tensor, tokens: int
