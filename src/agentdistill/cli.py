@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run a model as an agent and report success, reasoning length, CoT match, steps, latency",
         "cmd_evaluate",
     ),
+    "play": (
+        "play a task yourself, typing what the agent would (see what your agent faces)",
+        "agentdistill.play:main",
+    ),
+    "report": ("rebuild a run's results table and plots from what is on disk", "agentdistill.report:main"),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -191,7 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}\n{_usage()}", file=sys.stderr)
         return 2
-    handler: Callable[[Sequence[str]], int] = globals()[COMMANDS[argv[0]][1]]
+    target = COMMANDS[argv[0]][1]
+    if ":" in target:  # "package.module:function", for commands that live in their own module
+        import importlib
+
+        mod, func = target.split(":")
+        handler: Callable[[Sequence[str]], int] = getattr(importlib.import_module(mod), func)
+    else:
+        handler = globals()[target]
     try:
         return handler(argv[1:])
     except AgentDistillError as e:

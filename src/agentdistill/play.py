@@ -1,0 +1,203 @@
+"""``agentdistill play``: play a task yourself, typing what the agent would generate.
+
+    agentdistill play --env alfworld                    # the first train task
+    agentdistill play --env webshop --task webshop-test-0042
+
+You see the exact text the agent sees (the instruction, the task, then every observation as the
+harness writes it), and your lines go through the same ``parse_output`` and the same env loop as a
+model's: a thought is answered "OK.", unparseable text gets the env's invalid-action observation,
+and the episode ends when the env says done or at its step cap.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# Reused so a human turn is handled exactly as a model's (think-only turns, task text).
+from agentdistill.agent import _SEPARATE_THINKS, _task_text, build_prompt
+from agentdistill.envs import ENVS, make_env
+from agentdistill.errors import ConfigError
+from agentdistill.formats import get_format
+from agentdistill.trajectory import Step, Trajectory
+
+# The marker that starts a turn of each format: written before reading a turn, and added to a typed
+# line that does not parse without it ("go to desk 1" is read as "> go to desk 1"). React writes
+# "Thought k:" and "Action k:" itself, so its first line has no prompt; "{k}" is the step number.
+_TURN_PROMPT = {"alfworld": "> ", "webshop": "Action: ", "react": ""}
+_ACTION_MARKER = {"alfworld": "> ", "webshop": "Action: ", "react": "Action {k}: "}
+
+_HINTS = {
+    "alfworld": "Type a command (`go to countertop 1`) or a thought (`think: ...`); the `> ` is written for you.",
+    "webshop": "Type `search[...]`, `click[...]` or a thought `think[...]`; the `Action: ` is written for you.",
+    "react": "Type `Thought: ...` then the action (`Search[...]`, `Lookup[...]`, `Finish[...]`), or an action alone.",
+}
+
+
+def _find_task(env: Any, env_name: str, task_id: str | None, split: str) -> str:
+    """``task_id`` if the env has it in any split, else the first task of ``split``."""
+    if task_id is None:
+        ids = env.task_ids(split)
+        if not ids:
+            raise ConfigError(f"split {split!r} of {env_name} has no tasks; pick another with --split")
+        return ids[0]
+    splits = env.splits()
+    if any(task_id in env.task_ids(s) for s in splits):
+        return task_id
+    example = env.task_ids(next(iter(splits)))[:1]
+    raise ConfigError(
+        f"unknown {env_name} task {task_id!r}; ids look like {example[0] if example else '?'!r} "
+        f"(splits: {', '.join(f'{s} {n}' for s, n in splits.items())}); "
+        "`agentdistill envs` lists the splits, or omit --task to play the first task of --split"
+    )
+
+
+def play(
+    env_name: str,
+    task_id: str | None,
+    read_line: Callable[[], str],
+    write: Callable[[str], Any],
+    *,
+    split: str = "train",
+    env_kwargs: dict[str, Any] | None = None,
+    max_thinks: int = 2,
+) -> Trajectory:
+    """Play one episode interactively; returns it as a trajectory (the same record the agent writes).
+
+    Args:
+        env_name: registered env name.
+        task_id: the task to play (any split); ``None`` plays the first task of ``split``.
+        read_line: returns the next typed line; raising ``EOFError`` (or the line ``quit``) stops.
+        write: shows text (no newline is added).
+        split: the split whose first task is played when ``task_id`` is ``None``.
+        env_kwargs: passed to ``make_env`` (``seed``, ``data``).
+        max_thinks: think-only turns allowed before an action, as in ``agent.run_episodes``.
+
+    Raises:
+        ConfigError: for an unknown env, split or task id.
+    """
+    env = make_env(env_name, **(env_kwargs or {}))
+    task_id = _find_task(env, env_name, task_id, split)
+    fmt = get_format(env.format)
+    first_obs = env.reset(task_id)
+    prompt = build_prompt(env, first_obs)
+    write(
+        f"=== {env_name} task {task_id} ({env.task_type(task_id)}), at most {env.max_steps} actions. "
+        "You are the agent: type what it would generate; `quit` or Ctrl-D stops. ===\n"
+        f"=== {_HINTS.get(fmt.name, '')} ===\n\n"
+    )
+    steps: list[Step] = []
+    pending: str | None = None  # a thought answered "OK.", waiting for its action
+    thinks = invalid = 0
+    shown = fmt.render(prompt, [])[0]
+    write(shown)
+    done, stopped = False, False
+    while not done:
+        try:
+            output = _read_turn(fmt, len(steps) + 1, read_line, write)
+        except EOFError:
+            stopped = True
+            break
+        thought, action = fmt.parse_output(output)
+        if thought is not None and action is None and fmt.name in _SEPARATE_THINKS and thinks < max_thinks:
+            pending = thought if pending is None else f"{pending} {thought}"
+            thinks += 1
+        else:
+            if action is None:  # unparseable: the env answers with its invalid-action observation
+                invalid += 1
+                action_text = output.strip().splitlines()[0] if output.strip() else ""
+                res = env.step(action_text or "<invalid>")
+                action = action_text or None
+            else:
+                res = env.step(action)
+                invalid += int(bool(res.info.get("invalid")))
+            steps.append(
+                Step(thought=pending if pending is not None else thought, action=action, observation=res.observation)
+            )
+            pending, thinks = None, 0
+            done = res.done or len(steps) >= env.max_steps
+        # Show what the harness wrote after the generated text, exactly as the agent will read it next turn.
+        text, spans = fmt.render(prompt, [*steps, Step(thought=pending)] if pending is not None else steps)
+        generated_end = max([s.end for s in spans if s.end > len(shown)], default=len(shown))
+        write(text[generated_end:])
+        shown = text
+    result = dict(env.result())
+    success, reward = bool(result.get("success")), float(result.get("reward", 0.0))
+    how = "stopped" if stopped else "done"
+    write(
+        f"\n=== {how} after {len(steps)} action(s) ({invalid} invalid): "
+        f"{'success' if success else 'failure'}, reward {reward:.2f} ===\n"
+    )
+    return Trajectory(
+        id=task_id,
+        env=env_name,
+        task=_task_text(first_obs),
+        prompt=prompt,
+        steps=steps,
+        success=success,
+        reward=reward,
+        task_type=env.task_type(task_id),
+        format=fmt.name,
+        meta={"teacher": "human", **{k: v for k, v in result.items() if k not in ("success", "reward")}},
+    )
+
+
+def _read_turn(fmt: Any, k: int, read_line: Callable[[], str], write: Callable[[str], Any]) -> str:
+    """One turn's generated text: the typed line (with the turn marker added when it needs one).
+
+    React generates a thought and its action in one turn, so a thought-only line is followed by
+    a second line for the action. Blank lines are ignored; ``quit`` raises ``EOFError``.
+    """
+    marker = _ACTION_MARKER[fmt.name].format(k=k)
+    write(_TURN_PROMPT[fmt.name])
+    line = _next_line(read_line)
+    output = line if fmt.parse_output(line) != (None, None) else marker + line
+    if fmt.name not in _SEPARATE_THINKS and fmt.parse_output(output)[1] is None:
+        write(marker)
+        second = _next_line(read_line)
+        output += "\n" + (second if fmt.parse_output(second)[1] is not None else marker + second)
+    return output
+
+
+def _next_line(read_line: Callable[[], str]) -> str:
+    while True:
+        line = read_line().rstrip("\r\n")
+        if line.strip().lower() == "quit":
+            raise EOFError
+        if line.strip():
+            return line.strip()
+
+
+def _stdin_line() -> str:
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
+def _stdout_write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``agentdistill play``: parse the flags and play one task on stdin/stdout."""
+    from agentdistill.collect import CollectArgs
+
+    p = argparse.ArgumentParser(
+        prog="agentdistill play",
+        description="Play a task yourself: you see the exact prompt and observations the agent sees, and "
+        "type what it would generate (a command, or a thought: `think: ...` in alfworld, `think[...]` in "
+        "webshop, `Thought: ...` then `Search[...]` in hotpotqa). Type `quit` or press Ctrl-D to stop.",
+        epilog="`agentdistill envs` lists each env's splits and sizes; task ids look like alfworld-test-0007.",
+    )
+    p.add_argument("--env", required=True, choices=list(ENVS), help="environment to play")
+    p.add_argument("--task", help="task id to play, from any split (default: the first task of --split)")
+    p.add_argument("--split", default="train", help="split whose first task is played without --task (train|dev|test)")
+    p.add_argument("--env_seed", "--env-seed", type=int, default=0, help="seed that fixes the env's task sets")
+    p.add_argument("--data", help="hotpotqa only: a HotPotQA distractor-format JSON file")
+    a = p.parse_args(argv)
+    env_kwargs = CollectArgs(env=a.env, env_seed=a.env_seed, data=a.data).env_kwargs()
+    play(a.env, a.task, _stdin_line, _stdout_write, split=a.split, env_kwargs=env_kwargs)
+    return 0

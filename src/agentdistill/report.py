@@ -1,0 +1,503 @@
+"""The ``report`` stage: tables and plots of a run directory, built only from the files on disk.
+
+    agentdistill report runs/NAME
+
+Reads ``RUN/manifest.json`` (written by ``agentdistill run``), every eval JSON and training log it
+names, and writes ``results.json``, ``results.md`` and ``plots/*.png``. A missing or unreadable
+file never stops the report: it is listed under ``missing`` and its cells show "—". Values are
+mean ± sample std over seeds (``metrics.mean_std``); nothing is filled in that is not on disk.
+"""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agentdistill.errors import ConfigError
+from agentdistill.files import atomic_open, atomic_write_json, atomic_write_text, read_jsonl_tolerant
+from agentdistill.metrics import mean_std
+
+METRICS = (
+    "success_rate", "score", "reasoning_length", "cot_match_rate", "steps", "invalid_rate",
+    "seconds_per_episode", "tokens_per_second", "em", "f1",
+)  # fmt: skip
+TIMING_KEYS = ["seconds_per_episode", "tokens_per_second"]  # wall-clock dependent: ignore when comparing runs
+ABLATION_METRICS = ("success_rate", "reasoning_length", "cot_match_rate")
+# (metric, column title, decimals) of the per-env table
+COLUMNS = (
+    ("success_rate", "Success %", 1),
+    ("reasoning_length", "Reasoning len (tok)", 1),
+    ("cot_match_rate", "CoT match %", 1),
+    ("steps", "Steps", 1),
+    ("seconds_per_episode", "Latency (s/ep)", 3),
+)
+PLOTS = ("plots/success_vs_size.png", "plots/reasoning_cot.png", "plots/training_curves.png")
+_SHORT = {"lambda_reason": "λ_r", "lambda_act": "λ_a"}
+DASH = "—"
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
+
+
+def _read_json(run: Path, rel: str | None, what: str, missing: list[dict]) -> dict | None:
+    """The JSON object at ``run/rel``, or ``None`` with an entry appended to ``missing``."""
+    if not rel:
+        missing.append({"path": None, "what": what, "reason": "no path in manifest"})
+        return None
+    path = run / rel
+    if not path.is_file():
+        missing.append({"path": rel, "what": what, "reason": "missing"})
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        missing.append({"path": rel, "what": what, "reason": f"unreadable: {str(e)[:160]}"})
+        return None
+    return data
+
+
+def read_manifest(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no manifest.json — is this an `agentdistill run` output directory?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: unreadable ({e}); rerun `agentdistill run` to rewrite it") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    return data
+
+
+def method_label(name: str, methods: dict[str, dict]) -> str:
+    """``sad`` ablations are labelled by what differs from ``sad``: ``sad-no-cot`` → ``sad (λ_r=0)``."""
+    base, own = methods.get("sad"), methods.get(name)
+    if name == "sad" or not base or not own or own.get("loss", "sad") != "sad":
+        return name
+    diffs = []
+    for key, value in own.items():
+        if key != "loss" and base.get(key) != value:
+            v = int(value) if isinstance(value, float) and value.is_integer() else value
+            diffs.append(f"{_SHORT.get(key, key)}={v}")
+    return f"sad ({', '.join(diffs)})" if diffs else name
+
+
+def _is_baseline(name: str, methods: dict[str, dict]) -> bool:
+    loss = (methods.get(name) or {}).get("loss")
+    return loss != "sad" if loss else name in ("sft", "token-kd")
+
+
+def _is_ablation(name: str, methods: dict[str, dict]) -> bool:
+    return name != "sad" and not _is_baseline(name, methods) and "sad" in methods
+
+
+def _groups(manifest: dict) -> list[dict]:
+    """Rows of the tables: the teacher, then each (method, size) in manifest order, with their cells."""
+    methods, sizes = manifest.get("methods") or {}, manifest.get("sizes") or {}
+    out: list[dict] = []
+    teacher = manifest.get("teacher")
+    if isinstance(teacher, dict):
+        cell = {"key": teacher.get("key", "teacher"), "seed": None, "eval": teacher.get("eval") or {}}
+        out.append(
+            {"model": "teacher", "label": "teacher", "size": None, "params": teacher.get("params"), "cells": [cell]}
+        )
+    by_key: dict[tuple, dict] = {}
+    for cell in manifest.get("cells") or []:
+        key = (cell.get("method"), cell.get("size"))
+        if key not in by_key:
+            params = cell.get("params", (sizes.get(key[1]) or {}).get("params"))
+            g = {"model": key[0], "label": method_label(str(key[0]), methods), "size": key[1], "params": params}
+            by_key[key] = {**g, "cells": []}
+        by_key[key]["cells"].append(cell)
+    rank_m, rank_s = {m: i for i, m in enumerate(methods)}, {s: i for i, s in enumerate(sizes)}
+    order = sorted(by_key, key=lambda k: (rank_m.get(k[0], len(rank_m)), rank_s.get(k[1], len(rank_s))))
+    return out + [by_key[k] for k in order]
+
+
+# ---------------------------------------------------------------- building
+
+
+def _row(group: dict, overalls: list[dict], seeds: list) -> dict:
+    row = {k: group[k] for k in ("model", "label", "size", "params")}
+    row.update(n_cells=len(group["cells"]), n_seeds=len(overalls), seeds=seeds)
+    for m in METRICS:
+        mean, std = mean_std([_num(o.get(m)) for o in overalls])
+        row[m] = {"mean": _round(mean), "std": _round(std)}
+    return row
+
+
+def _delta(a: dict, b: dict) -> float | None:
+    return None if a["mean"] is None or b["mean"] is None else _round(a["mean"] - b["mean"])
+
+
+def _ablation(rows: list[dict], methods: dict) -> list[dict]:
+    out = []
+    for sad in (r for r in rows if r["model"] == "sad"):
+        for r in [sad] + [r for r in rows if r["size"] == sad["size"] and _is_ablation(r["model"], methods)]:
+            entry = {k: r[k] for k in ("model", "label", "size", "n_seeds")}
+            entry.update({m: r[m] for m in ABLATION_METRICS})
+            entry["delta"] = {m: _delta(r[m], sad[m]) for m in ABLATION_METRICS}
+            out.append(entry)
+    return out if any(_is_ablation(r["model"], methods) for r in rows) else []
+
+
+def _overall(tables: dict[str, list[dict]], envs: list[str]) -> list[dict]:
+    out: dict[tuple, dict] = {}
+    for env in envs:
+        for r in tables[env]:
+            key = (r["model"], r["size"])
+            o = out.setdefault(key, {k: r[k] for k in ("model", "label", "size", "params")} | {"by_env": {}})
+            o["by_env"][env] = r["success_rate"]["mean"]
+    for o in out.values():
+        vals = [v for v in o["by_env"].values() if v is not None]
+        o["success_rate"] = _round(sum(vals) / len(vals)) if vals and len(vals) == len(envs) else None
+        o["envs_missing"] = [e for e in envs if o["by_env"].get(e) is None]
+    return list(out.values())
+
+
+def _fmt(stat: dict, n: int, decimals: int = 1) -> str:
+    if stat["mean"] is None:
+        return DASH
+    s = f"{stat['mean']:.{decimals}f}"
+    return f"{s} ± {stat['std']:.{decimals}f}" if n > 1 and stat["std"] is not None else s
+
+
+def _comparisons(sections: list[tuple[str, str, list[dict]]], methods: dict) -> tuple[list[dict], list[str]]:
+    """SAD against the best baseline at the same size, per (key, name, rows) section: records and sentences."""
+    if "sad" not in methods:
+        return [], ["This run has no sad method, so SAD is not compared with the baselines."]
+    records, sentences = [], []
+    for key, name, rows in sections:
+        for sad in (r for r in rows if r["model"] == "sad"):
+            where = f"{name} (size {sad['size']})"
+            base = [r for r in rows if r["size"] == sad["size"] and _is_baseline(r["model"], methods)]
+            base = [r for r in base if r["success_rate"]["mean"] is not None]
+            if sad["success_rate"]["mean"] is None or not base:
+                if key != "overall":  # the per-env sentences already say what is missing
+                    what = "sad" if sad["success_rate"]["mean"] is None else "baseline"
+                    sentences.append(f"No {what} result on {where}, so SAD is not compared there.")
+                continue
+            best = max(base, key=lambda r: r["success_rate"]["mean"])  # first wins a tie
+            s, b = sad["success_rate"], best["success_rate"]
+            delta = _round(s["mean"] - b["mean"])
+            records.append({"env": key, "size": sad["size"], "sad": s["mean"], "best_baseline": best["model"],
+                            "baseline": b["mean"], "delta": delta, "sad_beats_baselines": delta > 0})  # fmt: skip
+            head = "SAD beats the best baseline" if delta > 0 else "SAD does not beat the baselines"
+            sad_s, base_s = _fmt(s, sad["n_seeds"]), _fmt(b, best["n_seeds"])
+            text = f"{head} on {where}: {delta:+.1f} points success (sad {sad_s} vs {best['model']} {base_s})"
+            spread = max(s["std"] or 0.0, b["std"] or 0.0)
+            if spread > 0 and abs(delta) <= spread:
+                text += f"; the gap is within one seed std ({spread:.1f})"
+            sentences.append(text + ".")
+    return records, sentences
+
+
+def _training(run: Path, groups: list[dict], missing: list[dict]) -> tuple[list[dict], dict[tuple, dict]]:
+    """Last logged losses per cell, and the loss_cot / loss_act curves per (model, size, key): {step: [values]}."""
+    training, curves = [], {}
+    for g in groups:
+        for cell in g["cells"] if g["model"] != "teacher" else []:
+            cdir = cell.get("dir") or f"distill/{cell.get('key')}"
+            done = (run / cdir / ".distill.done").is_file()
+            if not done:
+                missing.append({"path": f"{cdir}/.distill.done", "what": f"training of {cell.get('key')} (not finished)", "reason": "missing"})  # fmt: skip
+            log = [r for r in read_jsonl_tolerant(run / cdir / "train_log.jsonl") if isinstance(r, dict)]
+            if not log:
+                missing.append({"path": f"{cdir}/train_log.jsonl", "what": f"training log of {cell.get('key')}", "reason": "missing or empty"})  # fmt: skip
+            last = log[-1] if log else {}
+            entry = {
+                "cell": cell.get("key"),
+                "model": g["model"],
+                "size": g["size"],
+                "seed": cell.get("seed"),
+                "done": done,
+            }
+            step = _num(last.get("step"))
+            entry["step"] = None if step is None else int(step)
+            training.append(entry | {k: _round(_num(last.get(k))) for k in ("loss", "loss_cot", "loss_act")})
+            for r in log:
+                for key in ("loss_cot", "loss_act"):
+                    step, value = _num(r.get("step")), _num(r.get(key))
+                    if step is not None and value is not None:
+                        curves.setdefault((g["model"], g["size"], key), {}).setdefault(step, []).append(value)
+    return training, curves
+
+
+def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
+    """Everything the report shows, as a JSON-able dict with a fixed layout, and the training curves."""
+    run = Path(run_dir)
+    manifest = read_manifest(run)
+    methods, envs = manifest.get("methods") or {}, list(manifest.get("envs") or [])
+    missing: list[dict] = []
+    groups = _groups(manifest)
+    tables: dict[str, list[dict]] = {}
+    by_type: dict[str, dict] = {}
+    for env in envs:
+        tables[env], type_rows, types = [], [], set()
+        for g in groups:
+            overalls, btypes, seeds = [], [], []
+            for cell in g["cells"]:
+                seed = "" if cell.get("seed") is None else f" seed {cell['seed']}"
+                what = f"eval of {g['label']}{'' if g['size'] is None else ' ' + str(g['size'])}{seed} on {env}"
+                data = _read_json(run, (cell.get("eval") or {}).get(env), what, missing)
+                if data is not None and not isinstance(data.get("overall"), dict):
+                    missing.append({"path": cell["eval"][env], "what": what, "reason": "unreadable: no 'overall'"})
+                    data = None
+                if data is not None:
+                    overalls.append(data["overall"])
+                    btypes.append(data.get("by_type") if isinstance(data.get("by_type"), dict) else {})
+                    seeds.append(cell.get("seed"))
+                    types.update(btypes[-1])
+            tables[env].append(_row(g, overalls, seeds))
+            type_rows.append((g, btypes))
+        types_sorted = sorted(types)
+        by_type[env] = {"types": types_sorted, "rows": []}
+        for g, btypes in type_rows:
+            stats = {}
+            for t in types_sorted:
+                mean, std = mean_std([_num((b.get(t) or {}).get("success_rate")) for b in btypes])
+                stats[t] = {"mean": _round(mean), "std": _round(std)}
+            row = {k: g[k] for k in ("model", "label", "size")} | {"n_seeds": len(btypes), "success_rate": stats}
+            by_type[env]["rows"].append(row)
+    training, curves = _training(run, groups, missing)
+    overall = _overall(tables, envs)
+    sections = [(env, env, tables[env]) for env in envs]
+    if len(envs) > 1:
+        rows = [o | {"success_rate": {"mean": o["success_rate"], "std": None}, "n_seeds": 1} for o in overall]
+        sections.append(("overall", "the mean over envs", rows))
+    comparison, sentences = _comparisons(sections, methods)
+    results = {
+        "format": 1,
+        "run": {k: manifest.get(k) for k in ("name", "preset", "command", "machine", "versions", "eval")},
+        "envs": envs,
+        "sizes": manifest.get("sizes") or {},
+        "methods": methods,
+        "metrics": list(METRICS),
+        "timing_keys": list(TIMING_KEYS),
+        "tables": tables,
+        "by_type": by_type,
+        "ablation": {env: _ablation(tables[env], methods) for env in envs},
+        "overall": overall,
+        "comparison": comparison,
+        "statement": " ".join(sentences),
+        "training": training,
+        "missing": missing,
+        "plots": list(PLOTS),
+    }
+    return results, curves
+
+
+# ---------------------------------------------------------------- text
+
+
+def _params(n: Any) -> str:
+    n = _num(n)
+    if n is None:
+        return DASH
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{int(n)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def format_tables(results: dict) -> str:
+    """The tables and the SAD-vs-baselines statement as aligned markdown (printable as is)."""
+    out = []
+    for env in results["envs"]:
+        head = ["Model", "Size", "Params", *[c[1] for c in COLUMNS], "Seeds"]
+        rows = [
+            [r["label"], r["size"] or DASH, _params(r["params"])]
+            + [_fmt(r[m], r["n_seeds"], d) for m, _, d in COLUMNS]
+            + [f"{r['n_seeds']}/{r['n_cells']}"]
+            for r in results["tables"][env]
+        ]
+        out += [f"## {env}", "", _table(head, rows), ""]
+        bt = results["by_type"][env]
+        if bt["types"]:
+            rows = [[r["label"], r["size"] or DASH] + [_fmt(r["success_rate"][t], r["n_seeds"]) for t in bt["types"]]
+                    for r in bt["rows"]]  # fmt: skip
+            out += [f"### {env}: success % by task type", "", _table(["Model", "Size", *bt["types"]], rows), ""]
+    abl = [(env, r) for env in results["envs"] for r in results["ablation"][env]]
+    if abl:
+        head = ["Env", "Size", "Model", "Success %", "Δ success", "Reasoning len", "Δ len", "CoT match %", "Δ CoT"]
+        rows = []
+        for env, r in abl:
+            cells = [env, r["size"] or DASH, r["label"]]
+            for m in ABLATION_METRICS:
+                d = r["delta"][m]
+                cells += [_fmt(r[m], r["n_seeds"]), DASH if d is None or r["model"] == "sad" else f"{d:+.1f}"]
+            rows.append(cells)
+        out += ["## Ablations (Δ = ablation − sad, same env and size)", "", _table(head, rows), ""]
+    if results["overall"]:
+        envs = results["envs"]
+        rows = [[o["label"], o["size"] or DASH, _params(o["params"])]
+                + [DASH if o["by_env"].get(e) is None else f"{o['by_env'][e]:.1f}" for e in envs]
+                + [DASH if o["success_rate"] is None else f"{o['success_rate']:.1f}"]
+                for o in results["overall"]]  # fmt: skip
+        head = ["Model", "Size", "Params", *envs, "Mean over envs"]
+        out += [
+            "## Overall success % (mean over seeds, then over envs; — unless every env has a result)",
+            "",
+            _table(head, rows),
+            "",
+        ]
+    out += ["## Summary", "", results["statement"] or "Nothing to compare.", ""]
+    if results["missing"]:
+        out += [f"## Missing or unreadable ({len(results['missing'])})", ""]
+        out += [f"- {m['what']}: `{m['path'] or DASH}` ({m['reason']})" for m in results["missing"]] + [""]
+    return "\n".join(out)
+
+
+def _markdown(results: dict) -> str:
+    run = results["run"]
+    versions = ", ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items()) or DASH
+    ev = run.get("eval") or {}
+    episodes = ", ".join(f"{k} {v}" for k, v in (ev.get("episodes") or {}).items()) or DASH
+    lines = [
+        f"# Results: {run.get('name') or DASH}",
+        "",
+        f"- Command: `{run.get('command') or DASH}`",
+        f"- Preset: {run.get('preset') or DASH}",
+        f"- Machine: {run.get('machine') or DASH}",
+        f"- Versions: {versions}",
+        f"- Evaluation: split {ev.get('split') or DASH}; episodes per env: {episodes}",
+        "- Values are mean ± sample std over seeds where a row has more than one seed result; "
+        "Seeds = results found / cells run; — = no result on disk.",
+        "",
+        format_tables(results),
+        "## Plots",
+        "",
+        *[f"![{Path(p).stem}]({p})" for p in results["plots"]],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
+
+
+def _no_data(ax: Any) -> None:
+    ax.text(0.5, 0.5, "no results on disk", ha="center", va="center", transform=ax.transAxes)
+
+
+def _plots(results: dict, curves: dict[tuple, dict], run: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    envs, sizes = results["envs"] or [None], list(results["sizes"])
+    models = list(dict.fromkeys(r["model"] for rows in results["tables"].values() for r in rows))
+    color = {m: f"C{i % 10}" for i, m in enumerate(models)}
+
+    fig = Figure(figsize=(4.6 * len(envs), 3.8), layout="constrained")
+    for ax, env in zip(fig.subplots(1, len(envs), squeeze=False)[0], envs, strict=True):
+        rows = results["tables"].get(env, [])
+        if not any(r["success_rate"]["mean"] is not None for r in rows):
+            _no_data(ax)
+        for i, m in enumerate(models):
+            dx = 0.05 * (i - len(models) / 2)  # side by side, so equal values stay visible
+            pts = [(sizes.index(r["size"]) + dx, r) for r in rows if r["model"] == m and r["size"] in sizes]
+            pts = [(x, r) for x, r in pts if r["success_rate"]["mean"] is not None]
+            if m == "teacher":
+                for r in (r for r in rows if r["model"] == m and r["success_rate"]["mean"] is not None):
+                    ax.axhline(r["success_rate"]["mean"], ls="--", color="gray", label="teacher")
+            elif pts:
+                ys = [r["success_rate"] for _, r in pts]
+                ax.errorbar([x for x, _ in pts], [y["mean"] for y in ys], yerr=[y["std"] or 0 for y in ys],
+                            marker="o", capsize=3, color=color[m], label=pts[0][1]["label"])  # fmt: skip
+        ax.set_xticks(range(len(sizes)), [f"{s}\n{_params(results['sizes'][s].get('params'))}" for s in sizes])
+        ax.set(title=env or "", xlabel="student size", ylabel="success %", ylim=(-3, 103))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    _save(fig, run / PLOTS[0])
+
+    fig = Figure(figsize=(4.6 * len(envs), 7.5), layout="constrained")
+    axes = fig.subplots(2, len(envs), squeeze=False)
+    for j, env in enumerate(envs):
+        rows = results["tables"].get(env, [])
+        for ax, (metric, title) in zip(axes[:, j], (("reasoning_length", "reasoning tokens / episode"),
+                                                    ("cot_match_rate", "CoT match %")), strict=True):  # fmt: skip
+            bars = [(i, r) for i, r in enumerate(rows) if r[metric]["mean"] is not None]
+            if bars:
+                ax.bar([i for i, _ in bars], [r[metric]["mean"] for _, r in bars],
+                       yerr=[r[metric]["std"] or 0 for _, r in bars], capsize=2,
+                       color=[color[r["model"]] for _, r in bars])  # fmt: skip
+            else:
+                _no_data(ax)
+            ax.set_xticks(range(len(rows)), [f"{r['label']} {r['size'] or ''}" for r in rows], rotation=75, fontsize=7)
+            ax.set(title=f"{env or ''}: {title}")
+    _save(fig, run / PLOTS[1])
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    labels = {(r["model"], r["size"]): r["label"] for rows in results["tables"].values() for r in rows}
+    for ax, key in zip(fig.subplots(1, 2, squeeze=False)[0], ("loss_cot", "loss_act"), strict=True):
+        lines = [(k, v) for k, v in curves.items() if k[2] == key]
+        for (m, s, _), pts in lines:
+            steps = sorted(pts)
+            ls = ("-", "--", ":", "-.")[sizes.index(s) % 4 if s in sizes else 0]
+            ax.plot(steps, [sum(pts[x]) / len(pts[x]) for x in steps], ls=ls, color=color.get(m, "k"),
+                    label=f"{labels.get((m, s), m)} {s}")  # fmt: skip
+        if not lines:
+            _no_data(ax)
+        else:
+            ax.legend(fontsize=7)
+        ax.set(title=f"{key} (mean over seeds)", xlabel="step", ylabel=key)
+    _save(fig, run / PLOTS[2])
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def build_results(run_dir: str | Path) -> dict:
+    """The results dict of ``build_report`` without writing anything."""
+    return _collect(run_dir)[0]
+
+
+def build_report(run_dir: str | Path) -> dict:
+    """Write ``results.json``, ``results.md`` and ``plots/*.png`` into ``run_dir``; return the results."""
+    run = Path(run_dir)
+    results, curves = _collect(run)
+    _plots(results, curves, run)
+    atomic_write_json(run / "results.json", results)
+    atomic_write_text(run / "results.md", _markdown(results))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="agentdistill report",
+        description="Rebuild a run's results.md, results.json and plots/ from the files on disk "
+        "(missing or unreadable files are listed, never filled in).",
+    )
+    p.add_argument("run_dir", help="an `agentdistill run` output directory (holds manifest.json)")
+    a = p.parse_args(argv)
+    results = build_report(a.run_dir)
+    print(format_tables(results))
+    print(f"wrote {Path(a.run_dir) / 'results.md'}, results.json and {len(results['plots'])} plot(s) in plots/")
+    return 0
