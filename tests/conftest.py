@@ -6,6 +6,10 @@ import torch
 
 from agentdistill.testing import save_tiny_pair, tiny_tokenizer
 
+# Tiny models gain nothing from intra-op threads, and `pytest -n 2` on 2 cores with 2 threads per
+# worker oversubscribes the CPU (measured 20x slower generation under load): one thread per worker.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

@@ -15,8 +15,10 @@ from pathlib import Path
 from agentdistill.errors import AgentDistillError, ConfigError
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("the main job: teacher -> collect -> distill -> evaluate -> report, resumable", "cmd_run"),
     "segment": ("split trajectories into reason/act spans (JSONL out, --show to view)", "cmd_segment"),
     "distill": ("train a student against a teacher (sad | token-kd | sft)", "cmd_distill"),
+    "configs": ("list, show, copy or validate the run presets (smoke, quick, paper)", "cmd_configs"),
     "envs": ("list the environments: splits, sizes, step limits, task types", "cmd_envs"),
     "collect": ("run a teacher (model or expert) in an env and save its trajectories", "cmd_collect"),
     "evaluate": (
@@ -180,6 +182,74 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
         raise ConfigError("--model is required: a model directory or hub name")
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
+    return 0
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    from agentdistill.pipeline import STAGES, run_from_cli
+    from agentdistill.runconfig import presets
+
+    p = argparse.ArgumentParser(
+        prog="agentdistill run",
+        description="Run a whole SAD experiment: train or load a teacher, collect its trajectories, distil every "
+        "method x student size x seed from the same initial weights, evaluate teacher and students as agents, and "
+        "write results.md / results.json / plots. Rerunning the same command resumes: finished stages and cells are "
+        "skipped (checked against their fingerprints), an interrupted training resumes from its last checkpoint.",
+        epilog="Precedence: preset < --config < --envs/--teacher < --set. Example: agentdistill run --preset quick "
+        "--out runs/demo --set distill.train.learning_rate=1e-3",
+    )
+    p.add_argument("--preset", default="quick", choices=sorted(presets()), help="base configuration (default quick)")
+    p.add_argument("--config", help="YAML file deep-merged over the preset (agentdistill configs copy quick exp.yaml)")
+    p.add_argument("--envs", help="comma-separated envs, e.g. alfworld,hotpotqa (default: the preset's)")
+    p.add_argument("--teacher", help="your teacher: model directory or hub name (default: train the embedded one)")
+    p.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override one key, repeatable"
+    )
+    p.add_argument("--out", required=True, help="run directory, e.g. runs/demo (created; reruns resume)")
+    p.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        choices=[*STAGES, "all"],
+        help="redo this stage and the ones after it (repeatable)",
+    )
+    a = p.parse_args(argv)
+    run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force)
+    return 0
+
+
+def cmd_configs(argv: Sequence[str]) -> int:
+    import shutil
+
+    from agentdistill.runconfig import load_run_config, preset_path, presets
+
+    p = argparse.ArgumentParser(prog="agentdistill configs", description="The shipped `run` presets.")
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list the presets")
+    sh = sub.add_parser("show", help="print a preset")
+    sh.add_argument("name")
+    cp = sub.add_parser("copy", help="copy a preset to a file you can edit and pass to --config")
+    cp.add_argument("name")
+    cp.add_argument("dest")
+    va = sub.add_parser("validate", help="check a config file (merged over --preset) without running it")
+    va.add_argument("file")
+    va.add_argument("--preset", default="quick")
+    a = p.parse_args(argv)
+    if a.action == "list":
+        for name, path in presets().items():
+            first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            print(f"{name:<8} {first}")
+    elif a.action == "show":
+        print(preset_path(a.name).read_text(encoding="utf-8"), end="")
+    elif a.action == "copy":
+        if Path(a.dest).exists():
+            raise ConfigError(f"{a.dest} exists; choose another destination or delete it first")
+        shutil.copyfile(preset_path(a.name), a.dest)
+        print(f"wrote {a.dest}; edit it and run: agentdistill run --config {a.dest} --out runs/NAME")
+    else:
+        cfg = load_run_config(a.preset, a.file)
+        n = len(cfg.distill.methods) * len(cfg.distill.sizes) * len(cfg.distill.seeds)
+        print(f"{a.file}: valid ({len(cfg.envs)} env(s), {n} distillation cell(s))")
     return 0
 
 

@@ -38,6 +38,7 @@ class CollectArgs:
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy; > 0 samples."})
     max_new_tokens: int = field(default=96, metadata={"help": "Longest generation per turn."})
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    max_steps: int | None = field(default=None, metadata={"help": "Step cap per episode (default: the env's)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
 
@@ -119,6 +120,8 @@ def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
         # Episodes run in lockstep waves; each finished episode is saved at once.
         wave = max(args.batch_size, 1) * 4
         for i in range(0, len(todo), wave):
-            run_episodes(args.env, todo[i : i + wave], policy, args.env_kwargs(), on_done=on_done)
+            run_episodes(
+                args.env, todo[i : i + wave], policy, args.env_kwargs(), on_done=on_done, max_steps=args.max_steps
+            )
     bar.close()
     return stats

@@ -42,6 +42,9 @@ class EvalArgs:
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    max_steps: int | None = field(
+        default=None, metadata={"help": "Step cap per episode (default: the env's; failures count at the cap)."}
+    )
     cot_matcher: str = field(default="rouge_l", metadata={"help": "CoT matcher: rouge_l | exact."})
     cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
 
@@ -76,10 +79,14 @@ def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
         bar.update(1)
         bar.set_postfix(success=f"{wins[0]}/{bar.n}")
 
-    records = run_episodes(args.env, tasks, policy, env_kwargs, on_done=on_done)
+    records = run_episodes(args.env, tasks, policy, env_kwargs, on_done=on_done, max_steps=args.max_steps)
     bar.close()
     metrics = summarize_by_type(
-        records, env.max_steps, reference=reference, matcher=args.cot_matcher, threshold=args.cot_threshold
+        records,
+        args.max_steps or env.max_steps,
+        reference=reference,
+        matcher=args.cot_matcher,
+        threshold=args.cot_threshold,
     )
     metrics["config"] = asdict(args)
     out = Path(args.out)

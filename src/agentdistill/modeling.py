@@ -62,15 +62,67 @@ def student_from_config(config_path: str | Path, seed: int = 0) -> Any:
     return AutoModelForCausalLM.from_config(config)
 
 
-def check_vocab(teacher_tok: Any, student_tok: Any, teacher: Any, student: Any, names: tuple[str, str]) -> None:
-    """Raise ``VocabMismatchError`` unless teacher and student share one vocabulary and head size."""
+def causal_lm_config(
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 2048,
+    arch: str = "llama",
+) -> Any:
+    """A ``transformers`` config for a small causal LM (Llama: RoPE, RMSNorm, SiLU, untied head; or GPT-2),
+    with the special-token ids of ``testing.train_bpe_tokenizer`` (pad 0, eos 2, bos 3)."""
+    from transformers import GPT2Config, LlamaConfig
+
+    if arch == "llama":
+        return LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size or int(2.7 * hidden_size),
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=num_heads,
+            max_position_embeddings=max_position_embeddings,
+            tie_word_embeddings=False,
+            pad_token_id=0,
+            eos_token_id=2,
+            bos_token_id=3,
+        )
+    if arch == "gpt2":
+        return GPT2Config(
+            vocab_size=vocab_size,
+            n_embd=hidden_size,
+            n_layer=num_layers,
+            n_head=num_heads,
+            n_inner=intermediate_size,
+            n_positions=max_position_embeddings,
+            pad_token_id=0,
+            eos_token_id=2,
+            bos_token_id=3,
+        )
+    raise ConfigError(f"unknown architecture {arch!r}; choose llama or gpt2")
+
+
+def check_vocab(
+    teacher_tok: Any,
+    student_tok: Any,
+    teacher: Any,
+    student: Any,
+    names: tuple[str, str],
+    teacher_vocab_size: int | None = None,
+) -> None:
+    """Raise ``VocabMismatchError`` unless teacher and student share one vocabulary and head size.
+
+    ``teacher`` may be ``None`` when ``teacher_vocab_size`` gives its head size (a cached teacher).
+    """
     t_name, s_name = names
     if teacher_tok is not None and student_tok is not None and teacher_tok.get_vocab() != student_tok.get_vocab():
         raise VocabMismatchError(
             f"teacher tokenizer ({t_name}, {len(teacher_tok)} tokens) and student tokenizer ({s_name}, "
             f"{len(student_tok)} tokens) differ; distillation needs a shared vocabulary: use a student of the same family"
         )
-    tv = teacher.get_output_embeddings().weight.shape[0]
+    tv = teacher.get_output_embeddings().weight.shape[0] if teacher is not None else teacher_vocab_size
     sv = student.get_output_embeddings().weight.shape[0]
     if tv != sv:
         raise VocabMismatchError(

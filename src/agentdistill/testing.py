@@ -98,33 +98,13 @@ def tiny_causal_lm(
         seed: torch seed used for the initialisation.
     """
     import torch
-    from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+    from transformers import AutoModelForCausalLM
 
-    if arch == "llama":
-        config = LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden_size,
-            intermediate_size=intermediate_size or int(2.7 * hidden_size),
-            num_hidden_layers=num_layers,
-            num_attention_heads=num_heads,
-            num_key_value_heads=num_heads,
-            max_position_embeddings=max_position_embeddings,
-            tie_word_embeddings=False,
-            pad_token_id=0,
-            eos_token_id=2,
-            bos_token_id=3,
-        )
-    else:
-        config = GPT2Config(
-            vocab_size=vocab_size,
-            n_embd=hidden_size,
-            n_layer=num_layers,
-            n_head=num_heads,
-            n_positions=max_position_embeddings,
-            pad_token_id=0,
-            eos_token_id=2,
-            bos_token_id=3,
-        )
+    from agentdistill.modeling import causal_lm_config
+
+    config = causal_lm_config(
+        vocab_size, hidden_size, num_layers, num_heads, intermediate_size, max_position_embeddings, arch
+    )
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
 

@@ -1,0 +1,266 @@
+"""The configuration of ``agentdistill run``: dataclasses loaded from a preset, a YAML file and flags.
+
+Precedence: preset (``--preset``, default ``quick``) < ``--config exp.yaml`` (deep-merged) <
+``--envs`` / ``--teacher`` / ``--set key.path=value``. Every key is checked; a typo is a one-line
+error with the closest valid key.
+"""
+
+import copy
+import dataclasses as dc
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentdistill.config import check_keys, read_yaml
+from agentdistill.errors import ConfigError
+
+# Each method is a set of DistillConfig overrides on the shared training options; all cells of a
+# seed start from the same initial student weights and see the same data and step budget.
+METHODS: dict[str, dict[str, Any]] = {
+    "sft": {"loss": "sft", "curriculum": "none"},
+    "token-kd": {"loss": "token-kd", "curriculum": "none"},
+    "sad": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 1.0},
+    "sad-no-cot": {"loss": "sad", "lambda_reason": 0.0, "lambda_act": 1.0},
+    "sad-no-act": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 0.0},
+    "sad-no-curriculum": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 1.0, "curriculum": "none"},
+}
+ENV_NAMES = ("alfworld", "webshop", "hotpotqa")
+# Training options the pipeline sets itself per stage or cell; a config may not override them.
+_RESERVED_TRAIN_KEYS = {"output_dir", "loss", "lambda_reason", "lambda_act", "seed", "resume_from_checkpoint"}
+
+
+@dataclass
+class TeacherSpec:
+    """The teacher: a user's model (``model``) or the embedded one trained here by SFT on expert runs."""
+
+    model: str | None = None  # model directory or hub name; None = train the embedded teacher
+    arch: str = "llama"  # llama | gpt2
+    vocab_size: int = 2048  # BPE trained on the envs' expert transcripts
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int | None = None
+    max_position_embeddings: int = 2048
+    expert_episodes: int = 1000  # expert trajectories per env (train split) the teacher learns from
+    train: dict[str, Any] = field(default_factory=dict)  # DistillConfig options of the teacher's SFT
+
+
+@dataclass
+class StudentSize:
+    """A student shape: the teacher's config with these fields replaced."""
+
+    name: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int | None = None
+
+
+@dataclass
+class CollectSpec:
+    episodes: int | None = 300  # train tasks per env the teacher attempts (None = the whole split)
+    only_success: bool = True
+    batch_size: int = 64
+    max_new_tokens: int = 64
+    max_steps: int | None = None  # step cap per episode (None = each env's own)
+
+
+@dataclass
+class DistillSpec:
+    methods: list[str] = field(default_factory=lambda: ["sft", "token-kd", "sad"])
+    sizes: list[StudentSize] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict[str, Any] = field(default_factory=dict)  # DistillConfig options shared by every cell
+
+
+@dataclass
+class EvalSpec:
+    split: str = "test"
+    episodes: int | None = None  # first N tasks of the split per env (None = all)
+    batch_size: int = 64
+    max_new_tokens: int = 64
+    max_steps: int | None = None  # step cap per episode (None = each env's own); failures count at the cap
+    cot_matcher: str = "rouge_l"
+    cot_threshold: float = 0.7
+
+
+@dataclass
+class RunConfig:
+    envs: list[str] = field(default_factory=lambda: list(ENV_NAMES))
+    env_seed: int = 0
+    teacher: TeacherSpec = field(default_factory=TeacherSpec)
+    collect: CollectSpec = field(default_factory=CollectSpec)
+    distill: DistillSpec = field(default_factory=DistillSpec)
+    evaluate: EvalSpec = field(default_factory=EvalSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dc.asdict(self)
+
+
+def presets() -> dict[str, Path]:
+    """The shipped presets, name -> YAML file."""
+    root = resources.files("agentdistill") / "configs"
+    return {Path(str(p)).stem: Path(str(p)) for p in sorted(root.iterdir(), key=str) if str(p).endswith(".yaml")}
+
+
+def preset_path(name: str) -> Path:
+    found = presets()
+    if name not in found:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(found)} (agentdistill configs list)")
+    return found[name]
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``--set a.b.c=value`` (value parsed as YAML) to a nested dict."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key.path=value, e.g. distill.train.max_steps=50")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    node: dict[str, Any] = data
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {assignment!r}: {p} is not a section")
+    node[parts[-1]] = value
+    return data
+
+
+def _fields(cls: type) -> list[str]:
+    return [f.name for f in dc.fields(cls)]
+
+
+def _section(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    check_keys(data, _fields(cls), where)
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _check_train(train: dict[str, Any], where: str) -> None:
+    from agentdistill.trainer import DistillConfig
+
+    if not isinstance(train, dict):
+        raise ConfigError(f"{where}: expected a mapping of DistillConfig options")
+    check_keys(train, [f.name for f in dc.fields(DistillConfig) if f.init], where)
+    bad = sorted(_RESERVED_TRAIN_KEYS & set(train))
+    if bad:
+        raise ConfigError(f"{where}: `{bad[0]}` is set by the pipeline per stage/cell; remove it")
+
+
+def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
+    """Validate a merged config dict and build the ``RunConfig``."""
+    check_keys(data, _fields(RunConfig), where)
+    envs = data.get("envs", list(ENV_NAMES))
+    if isinstance(envs, str):
+        envs = [e.strip() for e in envs.split(",") if e.strip()]
+    if not envs:
+        raise ConfigError(f"{where}: envs is empty; name at least one of {', '.join(ENV_NAMES)}")
+    for e in envs:
+        if e not in ENV_NAMES:
+            raise ConfigError(f"{where}: unknown env {e!r}; choose from {', '.join(ENV_NAMES)}")
+    teacher = _section(TeacherSpec, data.get("teacher"), f"{where}: teacher")
+    _check_train(teacher.train, f"{where}: teacher.train")
+    if teacher.arch not in ("llama", "gpt2"):
+        raise ConfigError(f"{where}: teacher.arch must be llama or gpt2; got {teacher.arch!r}")
+    dist_raw = dict(data.get("distill") or {})
+    sizes_raw = dist_raw.pop("sizes", None) or []
+    distill = _section(DistillSpec, dist_raw, f"{where}: distill")
+    distill.sizes = [_section(StudentSize, s, f"{where}: distill.sizes[{i}]") for i, s in enumerate(sizes_raw)]
+    if not distill.sizes:
+        raise ConfigError(
+            f"{where}: distill.sizes is empty; add e.g. {{name: s, hidden_size: 64, num_layers: 2, ...}}"
+        )
+    names = [s.name for s in distill.sizes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: distill.sizes has duplicate names {names}")
+    for m in distill.methods:
+        if m not in METHODS:
+            raise ConfigError(f"{where}: unknown method {m!r} in distill.methods; choose from {', '.join(METHODS)}")
+    if not distill.seeds:
+        raise ConfigError(f"{where}: distill.seeds is empty")
+    _check_train(distill.train, f"{where}: distill.train")
+    cfg = RunConfig(
+        envs=list(envs),
+        env_seed=int(data.get("env_seed", 0)),
+        teacher=teacher,
+        collect=_section(CollectSpec, data.get("collect"), f"{where}: collect"),
+        distill=distill,
+        evaluate=_section(EvalSpec, data.get("evaluate"), f"{where}: evaluate"),
+    )
+    if cfg.evaluate.split not in ("train", "dev", "test"):
+        raise ConfigError(f"{where}: evaluate.split must be train, dev or test")
+    # build every cell's training arguments once so a bad option fails now, not after an hour
+    for m in distill.methods:
+        cell_training_args(cfg, m, "/tmp/agentdistill-validate", distill.seeds[0])
+    teacher_training_args(cfg, "/tmp/agentdistill-validate")
+    return cfg
+
+
+def load_run_config(
+    preset: str | None = "quick",
+    config: str | None = None,
+    envs: str | None = None,
+    teacher: str | None = None,
+    sets: list[str] | None = None,
+) -> RunConfig:
+    data = read_yaml(preset_path(preset or "quick"))
+    where = f"preset {preset or 'quick'}"
+    if config:
+        data = deep_merge(data, read_yaml(config))
+        where = str(config)
+    if envs:
+        data["envs"] = [e.strip() for e in envs.split(",") if e.strip()]
+    if teacher:
+        data.setdefault("teacher", {})["model"] = teacher
+    for s in sets or []:
+        data = apply_set(data, s)
+    return parse_run_config(data, where)
+
+
+def _training_args(overrides: dict[str, Any], where: str) -> Any:
+    from agentdistill.trainer import DistillConfig
+
+    try:
+        return DistillConfig(**overrides)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {str(e).strip().splitlines()[0]}") from None
+
+
+def teacher_training_args(cfg: RunConfig, output_dir: str) -> Any:
+    """DistillConfig of the embedded teacher's SFT."""
+    base = {"curriculum": "none", "disable_tqdm": False, "save_total_limit": 1}
+    return _training_args(
+        {**base, **cfg.teacher.train, "output_dir": output_dir, "loss": "sft", "seed": cfg.env_seed},
+        "teacher.train",
+    )
+
+
+def cell_training_args(cfg: RunConfig, method: str, output_dir: str, seed: int) -> Any:
+    """DistillConfig of one (method, size, seed) cell: shared options + the method's overrides."""
+    over = {**cfg.distill.train, **METHODS[method], "output_dir": output_dir, "seed": seed}
+    if "curriculum" not in METHODS[method]:
+        over.setdefault("curriculum", "sorted")
+    over.setdefault("save_total_limit", 1)
+    return _training_args(over, f"distill.train ({method})")
