@@ -23,6 +23,7 @@ Layout of ``RUN``::
     results.md  results.json  plots/
 """
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -73,15 +74,35 @@ def _marker(root: Path, name: str) -> Path:
     return root / ".markers" / f"{name}.done"
 
 
-def mark(root: Path, name: str, paths: Iterable[Path], info: dict[str, Any] | None = None) -> None:
-    """Write ``name``'s done marker last, with a fingerprint of the files it produced."""
-    atomic_write_json(_marker(root, name), {"files": fingerprint(root, paths), **(info or {})})
+def mark(
+    root: Path,
+    name: str,
+    paths: Iterable[Path],
+    info: dict[str, Any] | None = None,
+    deps: dict[str, Any] | None = None,
+) -> None:
+    """Write ``name``'s done marker last: a fingerprint of the files it produced and of its inputs (``deps``)."""
+    atomic_write_json(_marker(root, name), {"files": fingerprint(root, paths), "deps": deps or {}, **(info or {})})
 
 
-def check(root: Path, name: str) -> dict[str, Any] | None:
-    """The marker's info when ``name`` is done and every file it produced is intact, else ``None``.
+def digest(root: Path, name: str) -> str | None:
+    """One hash standing for the outputs of a finished step (its marker's fingerprint), for ``deps``."""
+    path = _marker(root, name)
+    if not path.exists():
+        return None
+    try:
+        files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
-    A marker whose files are missing or changed is removed (with a warning) so the work is redone.
+
+def check(root: Path, name: str, deps: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The marker's info when ``name`` is done, every file it produced is intact and its inputs are the
+    same (``deps``), else ``None``.
+
+    A marker whose files are missing or changed, or whose inputs changed, is removed (with a warning)
+    so the work is redone.
     """
     path = _marker(root, name)
     if not path.exists():
@@ -91,6 +112,10 @@ def check(root: Path, name: str) -> dict[str, Any] | None:
         files = info["files"]
     except (json.JSONDecodeError, KeyError, TypeError):
         logger.warning("%s: unreadable marker; redoing %s", path, name)
+        path.unlink(missing_ok=True)
+        return None
+    if deps is not None and info.get("deps", {}) != deps:
+        logger.warning("%s: the inputs of %s changed since it ran; redoing it", root, name)
         path.unlink(missing_ok=True)
         return None
     for rel, fp in files.items():
@@ -198,6 +223,10 @@ class Pipeline:
     def teacher_dir(self) -> Path:
         return Path(self.cfg.teacher.model) if self.cfg.teacher.model else self.root / "teacher" / "model"
 
+    def teacher_id(self) -> Any:
+        """What the teacher's dependents depend on: the embedded teacher's fingerprint, or the user's name."""
+        return {"model": self.cfg.teacher.model} if self.cfg.teacher.model else digest(self.root, "teacher")
+
     def eval_path(self, key: str, env: str) -> Path:
         return self.root / "eval" / key / f"{env}.json"
 
@@ -298,6 +327,7 @@ class Pipeline:
                 for m, s, seed in self.cells()
             ],
             "stages": self.stage_seconds,
+            "notes": self._notes(),
         }
         old = self.root / "manifest.json"
         if old.exists():
@@ -309,6 +339,17 @@ class Pipeline:
                 pass
         atomic_write_json(old, manifest)
         return manifest
+
+    def _notes(self) -> list[str]:
+        """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
+        notes = []
+        path = _marker(self.root, "collect")
+        if path.exists():
+            with contextlib.suppress(json.JSONDecodeError):
+                notes += json.loads(path.read_text(encoding="utf-8")).get("notes", [])
+        if self.cfg.evaluate.max_steps:
+            notes.append(f"episodes were capped at {self.cfg.evaluate.max_steps} steps (evaluate.max_steps)")
+        return notes
 
     def _eval_episodes(self, env: str) -> int:
         from agentdistill.collect import CollectArgs
@@ -344,6 +385,7 @@ class Pipeline:
         expert_files = []
         for env in cfg.envs:
             out = tdir / "expert" / f"{env}.jsonl"
+            _drop_if_corrupt(out)
             collect(
                 CollectArgs(
                     env=env,
@@ -409,7 +451,7 @@ class Pipeline:
     def stage_collect(self) -> None:
         cfg = self.cfg
         data = self.root / "collect" / "train.jsonl"
-        info = check(self.root, "collect")
+        info = check(self.root, "collect", {"teacher": self.teacher_id()})
         if info:
             _stage(2, "collect", f"done ({info['trajectories']} trajectories)")
             return
@@ -420,36 +462,44 @@ class Pipeline:
         policy = self._policy(self.teacher_dir, cfg.collect.batch_size, cfg.collect.max_new_tokens)
         files, per_env = [], {}
         for env in cfg.envs:
+            # every attempt is written (the sidecar makes reruns resume); the merge below keeps the successes
             out = self.root / "collect" / f"{env}.jsonl"
+            _drop_if_corrupt(out)
             args = CollectArgs(
                 env=env,
                 agent=str(self.teacher_dir),
                 split="train",
                 episodes=cfg.collect.episodes,
                 out=str(out),
-                only_success=cfg.collect.only_success,
+                only_success=False,
                 batch_size=cfg.collect.batch_size,
                 max_new_tokens=cfg.collect.max_new_tokens,
                 max_steps=cfg.collect.max_steps,
                 env_seed=cfg.env_seed,
             )
             collect(args, policy=policy)
-            attempted = read_jsonl_tolerant(out.with_name(out.name + ".attempted"))
-            per_env[env] = {
-                "attempted": len(attempted),
-                "success": sum(bool(r.get("success")) for r in attempted),
-                "kept": len(read_jsonl_tolerant(out)),
-            }
+            rows = read_jsonl_tolerant(out)
+            per_env[env] = {"attempted": len(rows), "success": sum(bool(r.get("success")) for r in rows)}
             print(f"   {env}: teacher solved {per_env[env]['success']}/{per_env[env]['attempted']} train tasks")
             files.append(out)
-        n = _merge(files, data, seed=cfg.env_seed)
+        solved = sum(v["success"] for v in per_env.values())
+        keep_failed = not cfg.collect.only_success or solved < cfg.collect.min_success
+        notes = []
+        if cfg.collect.only_success and keep_failed:
+            notes.append(
+                f"the teacher solved only {solved} train task(s) (< collect.min_success {cfg.collect.min_success}), "
+                "so its failed trajectories were kept too: the students imitate an incompetent teacher"
+            )
+            print(f"   warning: {notes[-1]}")
+        n = _merge(files, data, seed=cfg.env_seed, keep=None if keep_failed else lambda r: bool(r.get("success")))
         if n == 0:
             raise ConfigError(
-                f"{data}: the teacher kept 0 trajectories, nothing to distill; train the teacher longer "
-                "(teacher.train.max_steps), use a stronger --teacher, or set collect.only_success: false"
+                f"{data}: the teacher solved 0 train tasks, nothing to distill; train the teacher longer "
+                "(teacher.train.max_steps), use a stronger --teacher, or set collect.min_success / only_success"
             )
-        mark(self.root, "collect", [data], {"trajectories": n, "per_env": per_env})
-        self._done_stage("collect", time.time() - t0, trajectories=n, per_env=per_env)
+        info = {"trajectories": n, "per_env": per_env, "kept_failed": keep_failed, "notes": notes}
+        mark(self.root, "collect", [data], info, {"teacher": self.teacher_id()})
+        self._done_stage("collect", time.time() - t0, trajectories=n, per_env=per_env, kept_failed=keep_failed)
 
     # ------------------------------------------------------------------ 3. distill
     def _init_student(self, size: StudentSize, seed: int) -> Path:
@@ -459,7 +509,7 @@ class Pipeline:
         from agentdistill.modeling import load_tokenizer
 
         init = self.root / "students" / f"{size.name}-s{seed}"
-        if check(self.root, f"init-{size.name}-s{seed}"):
+        if check(self.root, f"init-{size.name}-s{seed}", {"teacher": self.teacher_id()}):
             return init
         import torch
 
@@ -472,12 +522,25 @@ class Pipeline:
         load_tokenizer(self.teacher_dir).save_pretrained(tmp)
         shutil.rmtree(init, ignore_errors=True)
         tmp.rename(init)
-        mark(self.root, f"init-{size.name}-s{seed}", _model_files(init))
+        mark(self.root, f"init-{size.name}-s{seed}", _model_files(init), deps={"teacher": self.teacher_id()})
         return init
+
+    def _cell_deps(self, size: StudentSize, seed: int) -> dict[str, Any]:
+        return {
+            "data": digest(self.root, "collect"),
+            "init": digest(self.root, f"init-{size.name}-s{seed}"),
+            "teacher": self.teacher_id(),
+        }
 
     def stage_distill(self) -> None:
         cells = self.cells()
-        todo = [c for c in cells if not check(self.root, f"cell-{cell_key(c[0], c[1].name, c[2])}")]
+        for _, size, seed in cells:
+            self._init_student(size, seed)
+        todo = [
+            c
+            for c in cells
+            if not check(self.root, f"cell-{cell_key(c[0], c[1].name, c[2])}", self._cell_deps(c[1], c[2]))
+        ]
         _stage(3, "distill", f"{len(cells)} cell(s) (method × size × seed), {len(todo)} to train")
         if not todo:
             return
@@ -494,18 +557,28 @@ class Pipeline:
             teacher = None if args.loss == "sft" else str(self.teacher_dir)
             distill(DistillArgs(data=str(data), teacher=teacher, student=str(init)), args)
             _drop_checkpoints(out)
-            mark(self.root, f"cell-{key}", [*_model_files(out), out / "train_log.jsonl"])
+            mark(
+                self.root,
+                f"cell-{key}",
+                [*_model_files(out), out / "train_log.jsonl"],
+                deps=self._cell_deps(size, seed),
+            )
         self._write_manifest()  # student parameter counts are known now
         self._done_stage("distill", time.time() - t0 + self.stage_seconds.get("distill", {}).get("seconds", 0))
 
     # ------------------------------------------------------------------ 4. evaluate
+    def _eval_deps(self, key: str, env: str) -> dict[str, Any]:
+        if key == "teacher":
+            return {"model": self.teacher_id()}
+        return {"model": digest(self.root, f"cell-{key}"), "reference": digest(self.root, f"eval-teacher-{env}")}
+
     def _evaluate(self, key: str, model_dir: Path, reference: bool) -> None:
         from agentdistill.evaluate import EvalArgs, evaluate
 
         ecfg = self.cfg.evaluate
         policy = None
         for env in self.cfg.envs:
-            if check(self.root, f"eval-{key}-{env}"):
+            if check(self.root, f"eval-{key}-{env}", self._eval_deps(key, env)):
                 continue
             out = self.eval_path(key, env)
             if policy is None:
@@ -530,12 +603,17 @@ class Pipeline:
                 f"   {key} on {env}: success {m.get('success_rate', 0):.1f}%, steps {m.get('steps', 0):.1f}, "
                 f"CoT match {m.get('cot_match_rate') if m.get('cot_match_rate') is not None else '—'}"
             )
-            mark(self.root, f"eval-{key}-{env}", [out, out.with_name(f"{env}.trajectories.jsonl")])
+            mark(
+                self.root,
+                f"eval-{key}-{env}",
+                [out, out.with_name(f"{env}.trajectories.jsonl")],
+                deps=self._eval_deps(key, env),
+            )
 
     def stage_evaluate(self) -> None:
         cfg = self.cfg
         keys = ["teacher"] + [cell_key(m, s.name, seed) for m, s, seed in self.cells()]
-        n = sum(not check(self.root, f"eval-{k}-{e}") for k in keys for e in cfg.envs)
+        n = sum(not check(self.root, f"eval-{k}-{e}", self._eval_deps(k, e)) for k in keys for e in cfg.envs)
         _stage(4, "evaluate", f"{len(keys)} model(s) × {len(cfg.envs)} env(s) on {cfg.evaluate.split}, {n} to run")
         t0 = time.time()
         # the teacher first: its trajectories are the reference for the students' CoT match
@@ -578,12 +656,29 @@ def _first_diff(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else (path or "<root>")
 
 
-def _merge(files: list[Path], out: Path, seed: int) -> int:
-    """Concatenate JSONL trajectory files into ``out`` (atomically), in a seeded shuffled order."""
-    rows = [r for f in files for r in read_jsonl_tolerant(f)]
+def _merge(files: list[Path], out: Path, seed: int, keep: Any = None) -> int:
+    """Concatenate JSONL trajectory files into ``out`` (atomically), in a seeded shuffled order;
+    ``keep(row) -> bool`` filters the rows."""
+    rows = [r for f in files for r in read_jsonl_tolerant(f) if keep is None or keep(r)]
     random.Random(seed).shuffle(rows)
     atomic_write_jsonl(out, rows)
     return len(rows)
+
+
+def _drop_if_corrupt(path: Path) -> None:
+    """A resumable JSONL output whose lines before the last do not parse was damaged, not interrupted:
+    delete it (and its ``.attempted`` sidecar) so it is redone rather than silently read around."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines[:-1], 1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("%s:%d is corrupted (not an interrupted write); redoing this file", path, i)
+            path.unlink()
+            path.with_name(path.name + ".attempted").unlink(missing_ok=True)
+            return
 
 
 def _drop_checkpoints(out: Path) -> None:

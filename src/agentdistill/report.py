@@ -279,7 +279,8 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
     comparison, sentences = _comparisons(sections, methods)
     results = {
         "format": 1,
-        "run": {k: manifest.get(k) for k in ("name", "preset", "command", "machine", "versions", "eval")},
+        "run": {k: manifest.get(k) for k in ("name", "preset", "command", "machine", "versions", "eval", "teacher")},
+        "notes": list(manifest.get("notes") or []),
         "envs": envs,
         "sizes": manifest.get("sizes") or {},
         "methods": methods,
@@ -383,6 +384,7 @@ def _markdown(results: dict) -> str:
         f"- Evaluation: split {ev.get('split') or DASH}; episodes per env: {episodes}",
         "- Values are mean ± sample std over seeds where a row has more than one seed result; "
         "Seeds = results found / cells run; — = no result on disk.",
+        *[f"- **Note:** {n}" for n in results.get("notes", [])],
         "",
         format_tables(results),
         "## Plots",

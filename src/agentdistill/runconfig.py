@@ -63,6 +63,9 @@ class StudentSize:
 class CollectSpec:
     episodes: int | None = 300  # train tasks per env the teacher attempts (None = the whole split)
     only_success: bool = True
+    # below this many solved tasks (all envs together) the failed trajectories are kept as well,
+    # and the report says so; 0 = never (a teacher that solves nothing is then an error)
+    min_success: int = 0
     batch_size: int = 64
     max_new_tokens: int = 64
     max_steps: int | None = None  # step cap per episode (None = each env's own)

@@ -1,0 +1,254 @@
+"""`agentdistill run`: the smoke preset end to end, resume after a crash mid-distill, corruption detection,
+config validation of every preset."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from agentdistill.cli import main
+from agentdistill.errors import ConfigError
+from agentdistill.pipeline import check, mark
+from agentdistill.runconfig import METHODS, load_run_config, parse_run_config, presets, read_yaml
+
+PNG = b"\x89PNG\r\n\x1a\n"
+CELLS = ["sft__xs__s0", "token-kd__xs__s0", "sad__xs__s0"]
+
+
+def _run(out: Path, *extra: str) -> int:
+    return main(["run", "--preset", "smoke", "--out", str(out), *extra])
+
+
+def _comparable(results: dict) -> dict:
+    """results.json without the wall-clock fields (latency, tokens/s)."""
+    timing = set(results["timing_keys"])
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in timing}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return strip({k: v for k, v in results.items() if k != "run"})
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert _run(out) == 0
+    return out
+
+
+def test_smoke_writes_every_output(smoke_run):
+    out = smoke_run
+    for rel in ("run.yaml", "manifest.json", "versions.json", "results.md", "results.json"):
+        assert (out / rel).is_file(), rel
+    for name in ("success_vs_size", "reasoning_cot", "training_curves"):
+        png = (out / "plots" / f"{name}.png").read_bytes()
+        assert png.startswith(PNG) and len(png) > 1000
+    # the embedded teacher: tokenizer trained here with the preset's vocabulary, model saved with it
+    tok = json.loads((out / "teacher" / "model" / "tokenizer.json").read_text())
+    assert len(tok["model"]["vocab"]) == 512
+    assert (out / "teacher" / "expert" / "hotpotqa.jsonl").read_text().count("\n") == 40
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [c["key"] for c in manifest["cells"]] == CELLS
+    assert manifest["teacher"]["params"] > manifest["cells"][0]["params"] > 0
+    assert manifest["stages"]["collect"]["trajectories"] == 8
+    for key in ["teacher", *CELLS]:
+        metrics = json.loads((out / "eval" / key / "hotpotqa.json").read_text())
+        assert metrics["overall"]["episodes"] == 6
+        assert len((out / "eval" / key / "hotpotqa.trajectories.jsonl").read_text().splitlines()) == 6
+        # CoT match is measured against the teacher's own test trajectories, for students only
+        assert (metrics["overall"]["cot_match_rate"] is None) == (key == "teacher")
+    for key in CELLS:
+        cell = out / "distill" / key
+        assert (cell / "model.safetensors").is_file() and not list(cell.glob("checkpoint-*"))
+        cfg = yaml.safe_load((cell / "config.yaml").read_text())
+        # every method starts from the same initial weights and sees the same data and step budget
+        assert cfg["distill_args"]["student"] == str(out / "students" / "xs-s0")
+        assert cfg["distill_args"]["data"] == str(out / "collect" / "train.jsonl")
+        assert cfg["training"]["max_steps"] == 6
+        method = key.split("__")[0]
+        assert cfg["training"]["loss"] == METHODS[method]["loss"]
+        assert (cfg["distill_args"]["teacher"] is None) == (method == "sft")
+        steps = [json.loads(x)["step"] for x in (cell / "train_log.jsonl").read_text().splitlines()]
+        assert steps == [2, 4, 6]
+    results = json.loads((out / "results.json").read_text())
+    rows = results["tables"]["hotpotqa"]
+    assert [r["model"] for r in rows] == ["teacher", "sft", "token-kd", "sad"]
+    assert results["missing"] == []
+    md = (out / "results.md").read_text()
+    assert "## hotpotqa" in md and "| sad " in md and "agentdistill run --preset smoke" in md
+
+
+def test_rerun_skips_everything(smoke_run, capsys):
+    before = {
+        p: p.stat().st_mtime_ns
+        for p in smoke_run.rglob("*")
+        if p.is_file() and "results" not in p.name and p.parent.name != "plots"  # the report is rebuilt
+    }
+    assert _run(smoke_run) == 0
+    out = capsys.readouterr().out
+    assert "0 to train" in out and "0 to run" in out and "teacher: done" in out
+    after = {p: p.stat().st_mtime_ns for p in before if p.exists()}
+    changed = [str(p.relative_to(smoke_run)) for p in before if before[p] != after.get(p)]
+    assert set(changed) <= {"manifest.json", "run.yaml", "versions.json"}, changed
+
+
+def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path, monkeypatch):
+    """Kill the run right after the second cell's first checkpoint; the rerun resumes that cell from the
+    checkpoint and the report equals the uninterrupted run's (wall-clock fields aside)."""
+    from transformers import Trainer
+
+    out = tmp_path / "crashed"
+    original = Trainer._save_checkpoint
+
+    def crash_after_checkpoint(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if "token-kd" in str(self.args.output_dir):
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", crash_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        _run(out)
+    assert (out / "distill" / "token-kd__xs__s0" / "checkpoint-4").is_dir()
+    assert check(out, "cell-sft__xs__s0") is not None and check(out, "cell-token-kd__xs__s0") is None
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    assert _run(out) == 0
+    log = [json.loads(x) for x in (out / "distill" / "token-kd__xs__s0" / "train_log.jsonl").read_text().splitlines()]
+    ref = [
+        json.loads(x)
+        for x in (smoke_run / "distill" / "token-kd__xs__s0" / "train_log.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in log] == [2, 4, 6]
+    assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in ref], rel=1e-5)
+    a = json.loads((out / "results.json").read_text())
+    b = json.loads((smoke_run / "results.json").read_text())
+    assert _comparable(a) == _comparable(b)
+
+
+def test_corrupted_outputs_are_detected_and_redone(smoke_run, tmp_path, caplog):
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    # the copy's markers name files relative to the run dir, so they stay valid after the copy
+    sad_eval = out / "eval" / "sad__xs__s0" / "hotpotqa.json"
+    good = json.loads(sad_eval.read_text())
+    sad_eval.write_text(sad_eval.read_text()[:50])  # a truncated eval output
+    model = out / "distill" / "sft__xs__s0" / "model.safetensors"
+    blob = bytearray(model.read_bytes())
+    blob[-1] ^= 0xFF  # one flipped byte in a trained student
+    model.write_bytes(bytes(blob))
+    kd_eval = out / "eval" / "token-kd__xs__s0" / "hotpotqa.json"
+    kd_mtime = kd_eval.stat().st_mtime_ns
+    with caplog.at_level("WARNING"):
+        assert _run(out) == 0
+    warned = caplog.text
+    assert "eval/sad__xs__s0/hotpotqa.json is missing or changed" in warned
+    assert "distill/sft__xs__s0/model.safetensors is missing or changed" in warned
+    assert json.loads(sad_eval.read_text())["overall"]["success_rate"] == good["overall"]["success_rate"]
+    assert (out / "distill" / "sft__xs__s0" / "model.safetensors").read_bytes() == (
+        smoke_run / "distill" / "sft__xs__s0" / "model.safetensors"
+    ).read_bytes()  # retrained from the same initial weights: identical
+    assert kd_eval.stat().st_mtime_ns == kd_mtime  # untouched outputs are not redone
+    assert _comparable(json.loads((out / "results.json").read_text())) == _comparable(
+        json.loads((smoke_run / "results.json").read_text())
+    )
+
+
+def test_corrupt_collected_file_is_redone_not_read_around(smoke_run, tmp_path, caplog):
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    per_env = out / "collect" / "hotpotqa.jsonl"
+    lines = per_env.read_text().splitlines(keepends=True)
+    per_env.write_text("".join([lines[0], "{not json\n", *lines[2:]]))  # damage in the middle
+    (out / "collect" / "train.jsonl").write_text("")
+    with caplog.at_level("WARNING"):
+        assert _run(out) == 0
+    assert "hotpotqa.jsonl:2 is corrupted" in caplog.text
+
+    def rows(run):  # the same episodes again (meta names the teacher by its path, which differs in the copy)
+        return [
+            {**r, "meta": None} for r in map(json.loads, (run / "collect" / "train.jsonl").read_text().splitlines())
+        ]
+
+    assert rows(out) == rows(smoke_run) and len(rows(out)) == 8
+
+
+def test_config_change_needs_force(smoke_run, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(smoke_run, out)
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--set", "evaluate.episodes=3"]) == 2
+    assert "differs from the run's run.yaml at `evaluate.episodes`" in capsys.readouterr().err
+    assert (
+        main(["run", "--preset", "smoke", "--out", str(out), "--set", "evaluate.episodes=3", "--force", "evaluate"])
+        == 0
+    )
+    metrics = json.loads((out / "eval" / "sad__xs__s0" / "hotpotqa.json").read_text())
+    assert metrics["overall"]["episodes"] == 3
+    # distill was not redone: the trained students are the same files
+    assert (out / "distill" / "sad__xs__s0" / "model.safetensors").read_bytes() == (
+        smoke_run / "distill" / "sad__xs__s0" / "model.safetensors"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_every_preset_validates(name):
+    cfg = load_run_config(name)
+    assert cfg.envs and cfg.distill.sizes and cfg.distill.methods
+    assert set(cfg.distill.methods) <= set(METHODS)
+
+
+def test_paper_preset_runs_every_method_and_ablation():
+    cfg = load_run_config("paper")
+    assert cfg.distill.methods == list(METHODS)
+    assert len(cfg.distill.sizes) == 3 and len(cfg.distill.seeds) == 5
+    assert cfg.envs == ["alfworld", "webshop", "hotpotqa"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"envz": ["alfworld"]}, "unknown key `envz`; did you mean `envs`?"),
+        ({"envs": ["alfwrld"]}, "unknown env 'alfwrld'"),
+        ({"distill": {"methods": ["sad", "kd"]}}, "unknown method 'kd'"),
+        ({"distill": {"train": {"learning_rat": 1e-3}}}, "unknown key `learning_rat`; did you mean `learning_rate`?"),
+        ({"distill": {"train": {"loss": "sft"}}}, "`loss` is set by the pipeline"),
+        ({"distill": {"train": {"divergence": "kl"}}}, "--divergence kl"),
+        ({"teacher": {"hiden_size": 3}}, "did you mean `hidden_size`"),
+        ({"distill": {"sizes": []}}, "distill.sizes is empty"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(edit, message):
+    from agentdistill.runconfig import deep_merge
+
+    data = deep_merge(read_yaml(presets()["smoke"]), edit)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+        parse_run_config(data, "exp.yaml")
+
+
+def test_cli_errors_and_configs_commands(tmp_path, capsys):
+    assert main(["run", "--preset", "smoke", "--out", str(tmp_path / "r"), "--set", "distill.train.max_stepz=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "max_stepz" in err and len(err.strip().splitlines()) == 1
+    assert main(["configs", "list"]) == 0
+    assert {"smoke", "quick", "paper"} <= {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    dest = tmp_path / "exp.yaml"
+    assert main(["configs", "copy", "quick", str(dest)]) == 0
+    assert dest.read_text() == presets()["quick"].read_text()
+    assert main(["configs", "copy", "quick", str(dest)]) == 2  # never overwrites
+    assert main(["configs", "validate", str(dest)]) == 0
+    assert "valid (3 env(s), 3 distillation cell(s))" in capsys.readouterr().out
+
+
+def test_marker_detects_changed_inputs(tmp_path):
+    f = tmp_path / "out.txt"
+    f.write_text("x")
+    mark(tmp_path, "step", [f], deps={"data": "abc"})
+    assert check(tmp_path, "step", {"data": "abc"}) is not None
+    assert check(tmp_path, "step", {"data": "other"}) is None  # inputs changed: redo
+    assert check(tmp_path, "step") is None  # and the marker is gone
