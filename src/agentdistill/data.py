@@ -1,14 +1,16 @@
 """Trajectory files -> encoded training examples -> padded batches.
 
 ``encode_records`` segments each record (``segment.py``), builds its masks (``masks.py``) and fits
-it to ``max_length``; ``DistillCollator`` right-pads a list of examples into tensors.
+it to ``max_length``; ``DistillCollator`` right-pads a list of examples into tensors. With a cached
+teacher (``teacher.py``) each example travels with its cached rows and the collator concatenates
+them in the order the trainer flattens the batch's supervised positions.
 """
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -66,17 +68,58 @@ def load_examples(
     return examples, bad
 
 
-class EncodedDataset(torch.utils.data.Dataset):
-    """A list of ``Encoded`` examples as a map-style dataset."""
+# Batch keys of the cached teacher signal: (N, K) int32 ids, (N, K) float32 log-probs, (N,) float32 tail.
+TEACHER_KEYS = ("teacher_topk_ids", "teacher_topk_logprobs", "teacher_tail_logprob")
 
-    def __init__(self, examples: Sequence[Encoded]) -> None:
+
+class TeacherRows(NamedTuple):
+    """One example's cached teacher signal: one row per supervised position, in position order.
+
+    Row ``j`` belongs to the ``j``-th position ``t`` (ascending) whose next token ``t + 1`` is in
+    ``reason_mask | act_mask``, i.e. the positions ``DistillTrainer`` selects.
+    """
+
+    ids: torch.Tensor  # (n, K) int32
+    logprobs: torch.Tensor  # (n, K) float32
+    tail: torch.Tensor  # (n,) float32
+
+
+@dataclass
+class CachedExample:
+    """An example and its cached teacher rows, as ``EncodedDataset`` yields them in cached mode."""
+
+    example: Encoded
+    teacher: TeacherRows
+
+
+def num_supervised_positions(example: Encoded) -> int:
+    """Positions that predict a supervised token: ``t < T - 1`` with token ``t + 1`` REASON or ACT."""
+    return sum(1 for r, a in zip(example.reason_mask[1:], example.act_mask[1:], strict=True) if r or a)
+
+
+class EncodedDataset(torch.utils.data.Dataset):
+    """A list of ``Encoded`` examples as a map-style dataset.
+
+    Args:
+        examples: the training examples.
+        teacher_cache: optional per-example cached teacher signal (``teacher.TeacherCache`` or any
+            sequence of ``TeacherRows`` indexed like ``examples``); items are then ``CachedExample``.
+            The cache is indexed by example index, so any sampler order works.
+    """
+
+    def __init__(self, examples: Sequence[Encoded], teacher_cache: Sequence[TeacherRows] | None = None) -> None:
         self.examples = list(examples)
+        self.teacher_cache = teacher_cache
+        if teacher_cache is not None and len(teacher_cache) != len(self.examples):
+            raise ValueError(f"teacher cache has {len(teacher_cache)} examples, the dataset {len(self.examples)}")
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, i: int) -> Encoded:
-        return self.examples[i]
+    def __getitem__(self, i: int) -> Encoded | CachedExample:
+        if self.teacher_cache is None:
+            return self.examples[i]
+        return CachedExample(self.examples[i], self.teacher_cache[i])
 
 
 @dataclass
@@ -86,12 +129,17 @@ class DistillCollator:
     All tensors are (B, T). Masks are per *token* (``reason_mask[b, t]`` = token ``t`` is REASON);
     the trainer shifts them to the positions that predict those tokens. ``span_ids`` are made unique
     within the batch (``row * stride + span``) so per-span averages never merge two rows' spans.
+
+    Given ``CachedExample`` items it also returns the ``TEACHER_KEYS`` tensors: the examples' cached
+    rows concatenated in batch-row order, which is the row-major order of the trainer's
+    ``hidden[:, :-1][reason_mask[:, 1:] | act_mask[:, 1:]]`` (padding is never supervised).
     """
 
     pad_token_id: int = 0
     pad_to_multiple_of: int | None = None
 
-    def __call__(self, batch: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: Sequence[Encoded | CachedExample]) -> dict[str, torch.Tensor]:
+        batch = [it.example if isinstance(it, CachedExample) else it for it in items]
         T = max(len(ex) for ex in batch)
         if self.pad_to_multiple_of:
             m = self.pad_to_multiple_of
@@ -112,10 +160,28 @@ class DistillCollator:
             sp = torch.tensor(ex.span_ids)
             span_ids[b, :n] = torch.where(sp >= 0, sp + b * stride, sp)
         # padding stays context: attention 0, both masks 0
-        return {
+        out = {
             "input_ids": input_ids,
             "attention_mask": attention,
             "reason_mask": reason,
             "act_mask": act,
             "span_ids": span_ids,
         }
+        if any(isinstance(it, CachedExample) for it in items):
+            out.update(_teacher_batch(items, (reason | act)[:, 1:]))
+        return out
+
+
+def _teacher_batch(items: Sequence[Encoded | CachedExample], sup: torch.Tensor) -> dict[str, torch.Tensor]:
+    rows = []
+    for b, it in enumerate(items):
+        if not isinstance(it, CachedExample):
+            raise ValueError("a batch mixes examples with and without cached teacher rows")
+        n = int(sup[b].sum())
+        if it.teacher.ids.shape[0] != n:
+            raise ValueError(
+                f"example {it.example.meta.get('id', b)!r} has {n} supervised positions but "
+                f"{it.teacher.ids.shape[0]} cached teacher rows; the cache belongs to other examples"
+            )
+        rows.append(it.teacher)
+    return {key: torch.cat(parts) for key, parts in zip(TEACHER_KEYS, zip(*rows, strict=True), strict=True)}

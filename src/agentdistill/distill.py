@@ -12,17 +12,19 @@ import torch
 import yaml
 
 from agentdistill.curriculum import complexity_scores
-from agentdistill.data import DistillCollator, EncodedDataset, load_examples
+from agentdistill.data import DistillCollator, EncodedDataset, load_examples, num_supervised_positions
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_text, mark_done
 from agentdistill.masks import Encoded
-from agentdistill.modeling import (
-    check_vocab,
-    final_hidden,
-    load_causal_lm,
-    load_tokenizer,
-    output_head,
-    student_from_config,
+from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config
+from agentdistill.teacher import (
+    TeacherCache,
+    build_cache,
+    entropy_sum,
+    free_memory,
+    load_cache,
+    supervised_logits,
+    teacher_id,
 )
 from agentdistill.trainer import DistillConfig, DistillTrainer
 
@@ -63,30 +65,49 @@ class DistillArgs:
 def teacher_entropies(
     teacher: torch.nn.Module, examples: list[Encoded], batch_size: int = 8, chunk_size: int = 1024
 ) -> list[float]:
-    """Teacher's mean per-token entropy on each example's supervised positions (curriculum's H_T)."""
-    teacher.eval()
-    device = next(teacher.parameters()).device
-    collate = DistillCollator()
-    weight, bias = output_head(teacher)
-    out: list[float] = []
-    for i in range(0, len(examples), batch_size):
-        batch = collate(examples[i : i + batch_size])
-        ids, attn = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        sup = (batch["reason_mask"] | batch["act_mask"])[:, 1:].to(device)
-        hidden = final_hidden(teacher, ids, attn)[:, :-1]
-        for b in range(ids.shape[0]):
-            h = hidden[b][sup[b]]
-            total = 0.0
-            for s in range(0, h.shape[0], chunk_size):
-                logp = torch.log_softmax(torch.nn.functional.linear(h[s : s + chunk_size], weight, bias).float(), -1)
-                total += float(-(logp.exp() * logp).sum())
-            out.append(total / max(h.shape[0], 1))
-    return out
+    """Teacher's mean per-token entropy on each example's supervised positions (curriculum's H_T).
+
+    The same pass as ``teacher.build_cache``, which stores these values for a cached run.
+    """
+    totals = [0.0] * len(examples)
+    for i, logits in supervised_logits(teacher, examples, batch_size, chunk_size):
+        totals[i] += entropy_sum(logits)
+    return [t / max(num_supervised_positions(ex), 1) for t, ex in zip(totals, examples, strict=True)]
 
 
 def _resolved_config(dargs: DistillArgs, cfg: DistillConfig) -> str:
     train = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
     return yaml.safe_dump({"distill_args": asdict(dargs), "training": train}, sort_keys=False)
+
+
+def _load_cache(dargs: DistillArgs, cfg: DistillConfig, examples: list[Encoded]) -> TeacherCache:
+    path = cfg.cache_path()
+    cache = load_cache(
+        path, examples, teacher=teacher_id(str(dargs.teacher)), topk=cfg.cache_topk, temperature=cfg.temperature
+    )
+    logger.info("reusing teacher cache %s (%d examples, top-%d)", path, len(cache), cache.topk)
+    return cache
+
+
+def _build_or_load_cache(
+    dargs: DistillArgs, cfg: DistillConfig, examples: list[Encoded], teacher: torch.nn.Module
+) -> TeacherCache:
+    """The main process writes the cache; the others wait for it and read it."""
+    path = cfg.cache_path()
+    with cfg.main_process_first(desc="teacher cache"):
+        if path.exists():  # another process wrote it while this one loaded the teacher
+            return _load_cache(dargs, cfg, examples)
+        logger.info("building teacher cache %s: %d examples, top-%d", path, len(examples), cfg.cache_topk)
+        return build_cache(
+            teacher.to(cfg.device),
+            examples,
+            path,
+            topk=cfg.cache_topk,
+            batch_size=cfg.per_device_train_batch_size,
+            chunk_size=cfg.loss_chunk_size,
+            temperature=cfg.temperature,
+            teacher_name=teacher_id(str(dargs.teacher)),
+        )
 
 
 def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
@@ -105,15 +126,24 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     tokenizer = load_tokenizer(tok_src)
     # data first: a malformed file fails in a second, before any model is loaded
     examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
-    teacher = None
+    teacher, cache = None, None
+    cached = cfg.loss != "sft" and cfg.teacher_signal == "cached"
     if cfg.loss != "sft":
         if dargs.teacher is None:
             raise ConfigError(f"--loss {cfg.loss} needs --teacher (only sft trains without one)")
-        teacher = load_causal_lm(dargs.teacher)
+        if cached and cfg.cache_path().exists():
+            cache = _load_cache(dargs, cfg, examples)  # a stale cache fails here, before any model is loaded
+        if cache is None:
+            teacher = load_causal_lm(dargs.teacher)
     student = load_causal_lm(dargs.student) if dargs.student else student_from_config(dargs.student_config, cfg.seed)
-    if teacher is not None:
+    if teacher is not None or cache is not None:
         t_tok = load_tokenizer(dargs.teacher) if dargs.tokenizer is None else tokenizer
-        check_vocab(t_tok, tokenizer, teacher, student, (str(dargs.teacher), str(tok_src)))
+        t_vocab = cache.vocab_size if cache is not None else None
+        check_vocab(t_tok, tokenizer, teacher, student, (str(dargs.teacher), str(tok_src)), t_vocab)
+    if cached and cache is None:
+        cache = _build_or_load_cache(dargs, cfg, examples, teacher)
+        teacher = None  # training holds only the student
+        free_memory()
 
     if bad:
         logger.warning(
@@ -123,7 +153,9 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     if cfg.curriculum != "none":
         alpha, beta, gamma = cfg.weights()
         ent = None
-        if gamma != 0 and teacher is not None:
+        if gamma != 0 and cache is not None:
+            ent = cache.entropies()  # computed in the caching pass, exactly as teacher_entropies does
+        elif gamma != 0 and teacher is not None:
             ent = teacher_entropies(teacher.to(cfg.device), examples, cfg.per_device_train_batch_size)
         scores = complexity_scores(
             [e.num_reason for e in examples], [e.num_act for e in examples], ent, (alpha, beta, gamma)
@@ -133,7 +165,7 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
         args=cfg,
         teacher=teacher,
         curriculum_scores=scores,
-        train_dataset=EncodedDataset(examples),
+        train_dataset=EncodedDataset(examples, teacher_cache=cache),
         data_collator=DistillCollator(pad_token_id=tokenizer.pad_token_id or 0),
         processing_class=tokenizer,
     )

@@ -17,9 +17,11 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from agentdistill.curriculum import CurriculumSampler
-from agentdistill.errors import ConfigError
-from agentdistill.losses import KINDS, chunked_ce, chunked_kd, span_loss_sums
+from agentdistill.data import TEACHER_KEYS
+from agentdistill.errors import AgentDistillError, ConfigError
+from agentdistill.losses import KINDS, chunked_ce, chunked_kd, chunked_kd_topk, span_loss_sums
 from agentdistill.modeling import final_hidden, output_head
+from agentdistill.teacher import CACHE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ class DistillConfig(TrainingArguments):
     """Training options: every ``TrainingArguments`` flag plus the distillation ones.
 
     Groups: loss (``loss``, ``divergence``, ``beta``, ``temperature``, ``lambda_reason``,
-    ``lambda_act``, ``normalize``, ``loss_chunk_size``); curriculum (``curriculum``,
+    ``lambda_act``, ``normalize``, ``loss_chunk_size``); teacher signal (``teacher_signal``,
+    ``cache_topk``, ``teacher_cache``); curriculum (``curriculum``,
     ``curriculum_weights``, ``num_buckets``); data (``max_length``, ``truncation``).
 
     Note: differs from ``TrainingArguments`` in ``learning_rate`` (1e-4), ``logging_steps`` (10),
@@ -63,6 +66,25 @@ class DistillConfig(TrainingArguments):
     )
     loss_chunk_size: int = field(
         default=1024, metadata={"help": "Positions projected to the vocabulary at once (bounds (N, V) memory)."}
+    )
+    # teacher signal
+    teacher_signal: Literal["live", "cached"] = field(
+        default="live",
+        metadata={
+            "help": "live: run the teacher on every batch; cached: one teacher pass first stores its top-k "
+            "log-probs per supervised token (--teacher_cache), then training holds only the student."
+        },
+    )
+    cache_topk: int = field(
+        default=64,
+        metadata={"help": "Teacher tokens cached per supervised position (the rest is one tail bin); >= 1."},
+    )
+    teacher_cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "Cache file for --teacher_signal cached (default <output_dir>/teacher_cache.safetensors); "
+            "reused when it matches the data, teacher, --cache_topk and --temperature."
+        },
     )
     # curriculum
     curriculum: Literal["sorted", "buckets", "none"] = field(
@@ -108,7 +130,17 @@ class DistillConfig(TrainingArguments):
             raise ConfigError(f"--curriculum buckets needs --num_buckets >= 2; got {self.num_buckets}")
         if self.loss_chunk_size < 1 or self.max_length < 8:
             raise ConfigError("--loss_chunk_size must be >= 1 and --max_length >= 8")
+        if self.teacher_signal not in ("live", "cached"):
+            raise ConfigError(f"--teacher_signal {self.teacher_signal}: choose live or cached")
+        if self.teacher_signal == "cached" and self.loss == "sft":
+            raise ConfigError("--teacher_signal cached has nothing to cache with --loss sft (it uses no teacher)")
+        if self.cache_topk < 1:
+            raise ConfigError(f"--cache_topk must be >= 1; got {self.cache_topk}")
         self.weights()  # validates --curriculum_weights
+
+    def cache_path(self) -> Path:
+        """Where the cached teacher signal lives: ``--teacher_cache`` or ``<output_dir>/teacher_cache.safetensors``."""
+        return Path(self.teacher_cache) if self.teacher_cache else Path(self.output_dir) / CACHE_FILE
 
     def weights(self) -> tuple[float, float, float]:
         try:
@@ -126,6 +158,22 @@ def _shifted(inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tenso
     """Masks of the positions that *predict* a supervised token, (B, T-1) bool, and their span ids."""
     reason, act, spans = inputs["reason_mask"][:, 1:], inputs["act_mask"][:, 1:], inputs["span_ids"][:, 1:]
     return reason, act, spans
+
+
+def _cached_teacher(inputs: dict[str, torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's cached teacher rows (``data.TEACHER_KEYS``), checked against its ``n`` supervised positions."""
+    if any(key not in inputs for key in TEACHER_KEYS):
+        raise ConfigError(
+            "--teacher_signal cached needs batches with cached teacher rows: build the dataset with "
+            "EncodedDataset(examples, teacher_cache=load_cache(...))"
+        )
+    ids, logprobs, tail = (inputs[key] for key in TEACHER_KEYS)
+    if ids.shape[0] != n:
+        raise AgentDistillError(
+            f"the batch has {n} supervised positions but {ids.shape[0]} cached teacher rows; the teacher cache "
+            "belongs to other examples (delete it to rebuild)"
+        )
+    return ids.long(), logprobs, tail
 
 
 class _TrainLogCallback(TrainerCallback):
@@ -156,7 +204,9 @@ class DistillTrainer(Trainer):
     Args:
         model: the student.
         args: a ``DistillConfig``.
-        teacher: the frozen teacher (``None`` only for ``loss="sft"``).
+        teacher: the frozen teacher (``None`` for ``loss="sft"`` and for ``teacher_signal="cached"``, whose
+            batches carry the cached rows: ``EncodedDataset(examples, teacher_cache=...)``; a teacher
+            passed then is not kept).
         curriculum_scores: complexity per training example (``None``: dataset order is shuffled).
         **kwargs: passed to ``Trainer`` (``train_dataset``, ``data_collator``, ``processing_class``...).
     """
@@ -169,12 +219,15 @@ class DistillTrainer(Trainer):
         curriculum_scores: list[float] | None = None,
         **kwargs: Any,
     ) -> None:
-        if args.loss != "sft" and teacher is None:
+        live = args.loss != "sft" and args.teacher_signal == "live"
+        if live and teacher is None:
             raise ConfigError(f"--loss {args.loss} needs --teacher (only sft trains without one)")
         super().__init__(model=model, args=args, **kwargs)
         self.add_callback(_TrainLogCallback())
         self.teacher = None
-        if teacher is not None and args.loss != "sft":
+        if teacher is not None and not live and args.loss != "sft":
+            logger.warning("--teacher_signal cached: the teacher model passed to the trainer is not used")
+        if teacher is not None and live:
             self.teacher = teacher.to(self.args.device).eval()
             self.teacher.requires_grad_(False)
         self.curriculum_scores = curriculum_scores
@@ -223,6 +276,21 @@ class DistillTrainer(Trainer):
         if args.loss == "sft":
             out = chunked_ce(hidden, weight, ids[:, 1:][sup], chunk_size=args.loss_chunk_size, bias=bias)
             per_pos, agree = out.loss, out.student_top1 == ids[:, 1:][sup]
+        elif args.teacher_signal == "cached":
+            t_ids, t_logprobs, t_tail = _cached_teacher(inputs, hidden.shape[0])
+            out = chunked_kd_topk(
+                hidden,
+                weight,
+                t_ids,
+                t_logprobs,
+                t_tail,
+                args.divergence,
+                beta=args.beta,
+                temperature=args.temperature,
+                chunk_size=args.loss_chunk_size,
+                bias=bias,
+            )
+            per_pos, agree = out.div, out.student_top1 == out.teacher_top1
         else:
             with torch.no_grad():
                 t_hidden = final_hidden(self.teacher, ids, attn)[:, :-1][sup]
