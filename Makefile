@@ -28,7 +28,7 @@ format: setup
 	$(BIN)/ruff format src tests
 
 demo: setup
-	bash examples/demo.sh runs/demo
+	$(BIN)/agentdistill run --preset quick --out runs/demo
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -194,7 +194,7 @@ def run_episodes(
         policy: the model (``HFPolicy``) or any ``Policy``.
         env_kwargs: passed to ``make_env`` (e.g. ``seed``, ``data``).
         on_done: called with each record as soon as its episode ends (progress, incremental saves).
-        max_steps: step cap (default: the env's).
+        max_steps: step cap, at most the env's own (default: the env's).
         max_thinks: think-only turns allowed before an action (formats with separate think turns).
     """
     eps = []
@@ -207,7 +207,8 @@ def run_episodes(
     fmt = get_format(eps[0].env.format) if eps else None
     for e in eps:
         e.prompt_chars = len(fmt.render(e.prompt, [])[0])
-    cap = max_steps or (eps[0].env.max_steps if eps else 0)
+    env_cap = eps[0].env.max_steps if eps else 0
+    cap = min(max_steps, env_cap) if max_steps else env_cap
     records: dict[str, EpisodeRecord] = {}
     while active := [e for e in eps if not e.done]:
         texts = []

@@ -43,7 +43,10 @@ class EvalArgs:
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
     max_steps: int | None = field(
-        default=None, metadata={"help": "Step cap per episode (default: the env's; failures count at the cap)."}
+        default=None,
+        metadata={
+            "help": "Step cap per episode, at most the env's own (default: the env's); failures count at the cap."
+        },
     )
     cot_matcher: str = field(default="rouge_l", metadata={"help": "CoT matcher: rouge_l | exact."})
     cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
@@ -83,7 +86,7 @@ def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
     bar.close()
     metrics = summarize_by_type(
         records,
-        args.max_steps or env.max_steps,
+        min(args.max_steps or env.max_steps, env.max_steps),
         reference=reference,
         matcher=args.cot_matcher,
         threshold=args.cot_threshold,

@@ -38,8 +38,8 @@ class DistillConfig(TrainingArguments):
     ``curriculum_weights``, ``num_buckets``); data (``max_length``, ``truncation``).
 
     Note: differs from ``TrainingArguments`` in ``learning_rate`` (1e-4), ``logging_steps`` (10),
-    ``save_steps`` (200), ``save_total_limit`` (2), ``report_to`` ("none") and
-    ``remove_unused_columns`` (False: the collator needs the masks).
+    ``save_steps`` (200), ``save_total_limit`` (2), ``report_to`` ("none"),
+    ``remove_unused_columns`` (False: the collator needs the masks) and ``dataloader_pin_memory`` (GPU only).
     """
 
     # loss
@@ -113,6 +113,9 @@ class DistillConfig(TrainingArguments):
         default="none", metadata={"help": "Loggers: none, tensorboard, wandb, all."}
     )
     remove_unused_columns: bool = field(default=False, metadata={"help": "Must stay False for distillation."})
+    dataloader_pin_memory: bool = field(
+        default=torch.cuda.is_available(), metadata={"help": "Pin batches in memory (default: only with a GPU)."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
