@@ -252,3 +252,22 @@ def test_marker_detects_changed_inputs(tmp_path):
     assert check(tmp_path, "step", {"data": "abc"}) is not None
     assert check(tmp_path, "step", {"data": "other"}) is None  # inputs changed: redo
     assert check(tmp_path, "step") is None  # and the marker is gone
+
+
+def test_user_teacher_skips_training(smoke_run, tmp_path, capsys):
+    teacher = smoke_run / "teacher" / "model"
+    out = tmp_path / "mine"
+    assert _run(out, "--teacher", str(teacher), "--set", "evaluate.episodes=2", "--set", "collect.episodes=4") == 0
+    assert f"teacher: using {teacher}" in capsys.readouterr().out
+    assert not (out / "teacher").exists()  # nothing trained: the user's model is the teacher
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["teacher"]["source"] == str(teacher)
+    assert manifest["teacher"]["params"] == json.loads((smoke_run / "manifest.json").read_text())["teacher"]["params"]
+    # students take the teacher's architecture and vocabulary with the preset's shape
+    conf = json.loads((out / "students" / "xs-s0" / "config.json").read_text())
+    tconf = json.loads((teacher / "config.json").read_text())
+    assert conf["vocab_size"] == tconf["vocab_size"] and conf["model_type"] == tconf["model_type"]
+    assert (conf["hidden_size"], conf["num_hidden_layers"]) == (16, 1)
+    cfg = yaml.safe_load((out / "distill" / "sad__xs__s0" / "config.yaml").read_text())
+    assert cfg["distill_args"]["teacher"] == str(teacher)
+    assert json.loads((out / "eval" / "teacher" / "hotpotqa.json").read_text())["overall"]["episodes"] == 2
