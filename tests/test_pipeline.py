@@ -100,7 +100,7 @@ def test_rerun_skips_everything(smoke_run, capsys):
     assert set(changed) <= {"manifest.json", "run.yaml", "versions.json"}, changed
 
 
-def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path, monkeypatch):
+def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path, monkeypatch, caplog):
     """Kill the run right after the second cell's first checkpoint; the rerun resumes that cell from the
     checkpoint and the report equals the uninterrupted run's (wall-clock fields aside)."""
     from transformers import Trainer
@@ -119,7 +119,11 @@ def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path,
     assert (out / "distill" / "token-kd__xs__s0" / "checkpoint-4").is_dir()
     assert check(out, "cell-sft__xs__s0") is not None and check(out, "cell-token-kd__xs__s0") is None
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)
-    assert _run(out) == 0
+    with caplog.at_level("INFO", logger="agentdistill.distill"):
+        assert _run(out) == 0
+    # the interrupted cell continued from its checkpoint (not retrained from scratch); the finished one was skipped
+    assert f"resuming from {out / 'distill' / 'token-kd__xs__s0' / 'checkpoint-4'}" in caplog.text
+    assert "sft__xs__s0" not in caplog.text
     log = [json.loads(x) for x in (out / "distill" / "token-kd__xs__s0" / "train_log.jsonl").read_text().splitlines()]
     ref = [
         json.loads(x)

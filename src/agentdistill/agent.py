@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -73,6 +74,13 @@ class HFPolicy:
         self.model, self.tok, self.cfg = model.eval(), tokenizer, cfg or AgentConfig()
         self.max_context = self.cfg.max_context or getattr(model.config, "max_position_embeddings", 2048)
         self.generator_seeded = False
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, cfg: AgentConfig | None = None) -> "HFPolicy":
+        """Load a model directory or hub name (model + tokenizer) as a policy."""
+        from agentdistill.modeling import load_causal_lm, load_tokenizer
+
+        return cls(load_causal_lm(name_or_path), load_tokenizer(name_or_path), cfg)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])

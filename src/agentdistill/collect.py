@@ -108,10 +108,8 @@ def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
             save(expert_episode(args.env, tid, args.env_kwargs()))
     else:
         if policy is None:
-            from agentdistill.modeling import load_causal_lm, load_tokenizer
-
             cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
-            policy = HFPolicy(load_causal_lm(args.agent), load_tokenizer(args.agent), cfg)
+            policy = HFPolicy.from_pretrained(args.agent, cfg)
 
         def on_done(rec: EpisodeRecord) -> None:
             rec.trajectory.meta["teacher"] = args.agent

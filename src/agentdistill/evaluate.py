@@ -70,10 +70,8 @@ def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
     if args.reference:
         reference = {t.id: t for t in read_trajectories(args.reference)}
     if policy is None:
-        from agentdistill.modeling import load_causal_lm, load_tokenizer
-
         cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
-        policy = HFPolicy(load_causal_lm(args.model), load_tokenizer(args.model), cfg)
+        policy = HFPolicy.from_pretrained(args.model, cfg)
     bar = tqdm(total=len(tasks), desc=f"evaluate {args.env}/{args.split}", unit="ep")
     wins = [0]
 

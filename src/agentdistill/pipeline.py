@@ -442,10 +442,8 @@ class Pipeline:
     # ------------------------------------------------------------------ policy
     def _policy(self, model_dir: Path, batch_size: int, max_new_tokens: int) -> Any:
         from agentdistill.agent import AgentConfig, HFPolicy
-        from agentdistill.modeling import load_causal_lm, load_tokenizer
 
-        cfg = AgentConfig(max_new_tokens=max_new_tokens, batch_size=batch_size, seed=0)
-        return HFPolicy(load_causal_lm(model_dir), load_tokenizer(model_dir), cfg)
+        return HFPolicy.from_pretrained(model_dir, AgentConfig(max_new_tokens=max_new_tokens, batch_size=batch_size))
 
     # ------------------------------------------------------------------ 2. collect
     def stage_collect(self) -> None:
@@ -534,8 +532,8 @@ class Pipeline:
 
     def stage_distill(self) -> None:
         cells = self.cells()
-        for _, size, seed in cells:
-            self._init_student(size, seed)
+        d = self.cfg.distill
+        inits = {(s.name, seed): self._init_student(s, seed) for seed in d.seeds for s in d.sizes}
         todo = [
             c
             for c in cells
@@ -551,7 +549,7 @@ class Pipeline:
         for i, (method, size, seed) in enumerate(todo, 1):
             key = cell_key(method, size.name, seed)
             print(f"-- cell {i}/{len(todo)}: {key}", flush=True)
-            init = self._init_student(size, seed)
+            init = inits[(size.name, seed)]
             out = self.root / "distill" / key
             args = cell_training_args(self.cfg, method, str(out), seed)
             teacher = None if args.loss == "sft" else str(self.teacher_dir)
