@@ -124,6 +124,16 @@ def test_report_lists_missing_and_unreadable_files(built):
     assert (webshop_sad["n_seeds"], webshop_sad["success_rate"]) == (1, {"mean": 20.0, "std": 0.0})
 
 
+def test_report_warns_where_the_teacher_is_not_competent(built):
+    run, res = built
+    # the teacher: alfworld 80 % (at the bar: no warning), webshop 70 % (below: one warning)
+    assert res["notes"] == [
+        "the teacher solves 70.0 % of the webshop tasks evaluated (below 80 %): its students learn from an agent "
+        "that is not yet competent, so the webshop rows say little about the methods"
+    ]
+    assert f"- **Note:** {res['notes'][0]}" in (run / "results.md").read_text().splitlines()
+
+
 def test_report_markdown_tables_and_statement(built):
     run, res = built
     md = (run / "results.md").read_text()

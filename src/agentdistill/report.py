@@ -34,6 +34,9 @@ COLUMNS = (
 )
 PLOTS = ("plots/success_vs_size.png", "plots/reasoning_cot.png", "plots/training_curves.png")
 _SHORT = {"lambda_reason": "λ_r", "lambda_act": "λ_a"}
+# Below this teacher test success (%) on an env, the report warns that its students' rows say little
+# about the method (the bar the embedded teacher is held to; see README "Results").
+TEACHER_BAR = 80.0
 DASH = "—"
 
 
@@ -166,6 +169,20 @@ def _overall(tables: dict[str, list[dict]], envs: list[str]) -> list[dict]:
     return list(out.values())
 
 
+def _teacher_notes(tables: dict[str, list[dict]]) -> list[str]:
+    """A warning per env where the teacher solves fewer than ``TEACHER_BAR`` % of the evaluated tasks."""
+    notes = []
+    for env, rows in tables.items():
+        for r in rows:
+            mean = r["success_rate"]["mean"] if r["model"] == "teacher" else None
+            if mean is not None and mean < TEACHER_BAR:
+                notes.append(
+                    f"the teacher solves {mean:.1f} % of the {env} tasks evaluated (below {TEACHER_BAR:.0f} %): "
+                    f"its students learn from an agent that is not yet competent, so the {env} rows say little about the methods"
+                )
+    return notes
+
+
 def _fmt(stat: dict, n: int, decimals: int = 1) -> str:
     if stat["mean"] is None:
         return DASH
@@ -280,7 +297,7 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
     results = {
         "format": 1,
         "run": {k: manifest.get(k) for k in ("name", "preset", "command", "machine", "versions", "eval", "teacher")},
-        "notes": list(manifest.get("notes") or []),
+        "notes": list(manifest.get("notes") or []) + _teacher_notes(tables),
         "envs": envs,
         "sizes": manifest.get("sizes") or {},
         "methods": methods,
