@@ -11,7 +11,8 @@ import yaml
 
 from agentdistill.cli import main
 from agentdistill.errors import ConfigError
-from agentdistill.pipeline import check, mark
+from agentdistill.modeling import load_tokenizer
+from agentdistill.pipeline import check, longest_turn, mark
 from agentdistill.runconfig import METHODS, load_run_config, parse_run_config, presets, read_yaml
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +58,16 @@ def test_smoke_writes_every_output(smoke_run):
     assert (out / "teacher" / "expert" / "hotpotqa.jsonl").read_text().count("\n") == 40
     manifest = json.loads((out / "manifest.json").read_text())
     assert [c["key"] for c in manifest["cells"]] == CELLS
+    # smoke generates 24 tokens a turn, fewer than the longest expert turn: the report says so, with the figure
+    longest = json.loads((out / ".markers" / "teacher.done").read_text())["longest_turn"]
+    assert longest == longest_turn(
+        out / "teacher" / "expert" / "train.jsonl", load_tokenizer(out / "teacher" / "model")
+    )
+    assert 24 < longest < 200
+    results = json.loads((out / "results.json").read_text())
+    for stage in ("collect", "evaluate"):
+        note = f"{stage}.max_new_tokens = 24 is shorter than the longest expert turn ({longest} tokens)"
+        assert sum(n.startswith(note) for n in results["notes"]) == 1, results["notes"]
     assert manifest["teacher"]["params"] > manifest["cells"][0]["params"] > 0
     assert manifest["stages"]["collect"]["trajectories"] == 8
     for key in ["teacher", *CELLS]:
@@ -275,3 +286,27 @@ def test_user_teacher_skips_training(smoke_run, tmp_path, capsys):
     cfg = yaml.safe_load((out / "distill" / "sad__xs__s0" / "config.yaml").read_text())
     assert cfg["distill_args"]["teacher"] == str(teacher)
     assert json.loads((out / "eval" / "teacher" / "hotpotqa.json").read_text())["overall"]["episodes"] == 2
+
+
+def test_longest_turn_counts_consecutive_generated_tokens(tmp_path, tok):
+    """A ReAct turn is a thought and its action together; an ALFWorld think and its command are two turns.
+    Counted independently here from the tokenizer's offsets (a token belongs to the span holding its first char)."""
+    from agentdistill.agent import expert_episode
+    from agentdistill.envs import make_env
+    from agentdistill.formats import get_format
+
+    for env, joined in (("hotpotqa", True), ("alfworld", False)):
+        traj = expert_episode(env, make_env(env).task_ids("train")[0])
+        path = tmp_path / f"{env}.jsonl"
+        path.write_text(json.dumps(traj.to_json()) + "\n")
+        text, spans = get_format(traj.text_format).render(traj.prompt, traj.steps)
+        turns: list[list[int]] = []
+        for sp in spans:  # spans that touch (nothing between them) are one generated turn
+            if turns and turns[-1][1] == sp.start:
+                turns[-1][1] = sp.end
+            else:
+                turns.append([sp.start, sp.end])
+        assert (len(turns) < len(spans)) == joined
+        offsets = tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
+        want = max(sum(1 for s, _ in offsets if a <= s < b) for a, b in turns)
+        assert longest_turn(path, tok) == want > 10

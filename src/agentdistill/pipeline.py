@@ -210,6 +210,24 @@ def student_config(teacher_config: Any, size: StudentSize) -> Any:
     return cfg
 
 
+def longest_turn(data: Path, tokenizer: Any) -> int:
+    """Tokens in the longest turn an agent generates when it replays ``data``: the longest run of consecutive
+    reasoning/action tokens (a ReAct turn is a thought and its action; an ALFWorld or WebShop turn is one span).
+
+    ``max_new_tokens`` below this cuts such turns, so no agent could solve every task.
+    """
+    from agentdistill.data import load_examples
+
+    examples, _ = load_examples(data, tokenizer, max_length=1 << 30)
+    best = 0
+    for ex in examples:
+        run = 0
+        for r, a in zip(ex.reason_mask, ex.act_mask, strict=True):
+            run = run + 1 if r or a else 0
+            best = max(best, run)
+    return best
+
+
 # --------------------------------------------------------------------------- the run
 class Pipeline:
     """One run directory and its stages. ``run()`` does what is not yet done."""
@@ -342,7 +360,7 @@ class Pipeline:
 
     def _notes(self) -> list[str]:
         """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
-        notes = []
+        notes = self._turn_notes()
         path = _marker(self.root, "collect")
         if path.exists():
             with contextlib.suppress(json.JSONDecodeError):
@@ -350,6 +368,22 @@ class Pipeline:
         if self.cfg.evaluate.max_steps:
             notes.append(f"episodes were capped at {self.cfg.evaluate.max_steps} steps (evaluate.max_steps)")
         return notes
+
+    def _turn_notes(self) -> list[str]:
+        """A note per stage whose generation budget is shorter than the embedded teacher's longest expert turn."""
+        path = _marker(self.root, "teacher")
+        longest = None
+        if path.exists():
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                longest = json.loads(path.read_text(encoding="utf-8")).get("longest_turn")
+        if not longest:
+            return []
+        return [
+            f"{name}.max_new_tokens = {spec.max_new_tokens} is shorter than the longest expert turn ({longest} "
+            f"tokens): longer turns were cut, so even a perfect agent fails some tasks; set it to at least {longest}"
+            for name, spec in (("collect", self.cfg.collect), ("evaluate", self.cfg.evaluate))
+            if spec.max_new_tokens < longest
+        ]
 
     def _eval_episodes(self, env: str) -> int:
         from agentdistill.collect import CollectArgs
@@ -421,7 +455,10 @@ class Pipeline:
         targs = teacher_training_args(cfg, str(mdir))
         distill(DistillArgs(data=str(data), student_config=str(init / "config.json"), tokenizer=str(tok_dir)), targs)
         _drop_checkpoints(mdir)
-        mark(self.root, "teacher", _model_files(mdir), {"params": _params(mdir)})
+        from agentdistill.modeling import load_tokenizer
+
+        info = {"params": _params(mdir), "longest_turn": longest_turn(data, load_tokenizer(tok_dir))}
+        mark(self.root, "teacher", _model_files(mdir), info)
         self._done_stage("teacher", time.time() - t0, params=_params(mdir))
 
     def _train_tokenizer(self, data: Path, tok_dir: Path) -> None:
@@ -454,6 +491,8 @@ class Pipeline:
             _stage(2, "collect", f"done ({info['trajectories']} trajectories)")
             return
         _stage(2, "collect", f"teacher on {cfg.collect.episodes or 'all'} train tasks per env")
+        for note in self._turn_notes():
+            print(f"   warning: {note}")
         from agentdistill.collect import CollectArgs, collect
 
         t0 = time.time()
