@@ -86,7 +86,7 @@ class HFPolicy:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
     def _encode(self, text: str, prompt_chars: int) -> list[int]:
-        enc = self.tok(text, return_offsets_mapping=True, add_special_tokens=False)
+        enc = self.tok(text, return_offsets_mapping=True, add_special_tokens=False, verbose=False)  # cut below
         ids = list(enc["input_ids"])
         budget = self.max_context - self.cfg.max_new_tokens
         if len(ids) <= budget:

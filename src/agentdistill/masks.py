@@ -71,7 +71,8 @@ def build_masks(text: str, spans: Sequence[Span], tokenizer: Any, add_bos: bool 
             f"tokenizer {type(tokenizer).__name__} is not a fast tokenizer; masks need offsets "
             "(load it with use_fast=True or convert it with `tokenizers`)"
         )
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    # verbose=False: long texts are windowed or cut later (fit_length), the length warning would be noise
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False, verbose=False)
     ids: list[int] = list(enc["input_ids"])
     offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]
     reason, act, span_ids = [0] * len(ids), [0] * len(ids), [CONTEXT_SPAN] * len(ids)
