@@ -310,3 +310,22 @@ def test_longest_turn_counts_consecutive_generated_tokens(tmp_path, tok):
         offsets = tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
         want = max(sum(1 for s, _ in offsets if a <= s < b) for a, b in turns)
         assert longest_turn(path, tok) == want > 10
+
+
+def test_stop_after_teacher_then_resume_to_collect(tmp_path, capsys):
+    out = tmp_path / "staged"
+    assert _run(out, "--stop_after", "teacher") == 0
+    assert "stopped after teacher (--stop_after)" in capsys.readouterr().out
+    assert (out / "teacher" / "model" / "model.safetensors").is_file()
+    assert check(out, "teacher") is not None
+    assert not (out / "collect").exists() and not (out / "results.json").exists()
+    # the next call resumes: the teacher is reused, collect runs, nothing after it
+    weights = (out / "teacher" / "model" / "model.safetensors").read_bytes()
+    assert _run(out, "--stop-after", "collect") == 0
+    printed = capsys.readouterr().out
+    assert "[1/5] teacher: done" in printed and "stopped after collect" in printed
+    assert (out / "teacher" / "model" / "model.safetensors").read_bytes() == weights
+    assert (out / "collect" / "train.jsonl").read_text().count("\n") == 8
+    assert not (out / "distill").exists() and not (out / "results.json").exists()
+    with pytest.raises(SystemExit):
+        _run(out, "--stop_after", "report")  # report is the last stage: a plain run does it

@@ -213,8 +213,15 @@ def cmd_run(argv: Sequence[str]) -> int:
         choices=[*STAGES, "all"],
         help="redo this stage and the ones after it (repeatable)",
     )
+    p.add_argument(
+        "--stop_after",
+        "--stop-after",
+        choices=STAGES[:-1],
+        help="stop once this stage is done, e.g. `teacher` to check the teacher before training students "
+        "(agentdistill evaluate --model RUN/teacher/model); rerun without it to go on",
+    )
     a = p.parse_args(argv)
-    run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force)
+    run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force, a.stop_after)
     return 0
 
 

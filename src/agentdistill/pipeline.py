@@ -253,11 +253,17 @@ class Pipeline:
         return [(m, s, seed) for seed in d.seeds for s in d.sizes for m in d.methods]
 
     # ------------------------------------------------------------------ entry
-    def run(self, force: Iterable[str] = ()) -> dict[str, Any]:
+    def run(self, force: Iterable[str] = (), stop_after: str | None = None) -> dict[str, Any]:
+        """Do every stage that is not done (``force``: redo these and the ones after them), up to ``stop_after``.
+
+        Returns the results dict of the report, or ``{}`` when it stopped before the report.
+        """
         force = set(force)
         unknown = force - {*STAGES, "all"}
         if unknown:
             raise ConfigError(f"--force {sorted(unknown)[0]}: choose a stage ({', '.join(STAGES)}) or all")
+        if stop_after is not None and stop_after not in STAGES:
+            raise ConfigError(f"--stop_after {stop_after}: choose a stage ({', '.join(STAGES)})")
         first_forced = min((STAGES.index(s) for s in force if s in STAGES), default=0 if "all" in force else None)
         self.root.mkdir(parents=True, exist_ok=True)
         self._check_config(forced=first_forced is not None)
@@ -267,10 +273,19 @@ class Pipeline:
                 self._invalidate(s)
         t_all = time.time()
         self._write_manifest()
-        self.stage_teacher()
-        self.stage_collect()
-        self.stage_distill()
-        self.stage_evaluate()
+        stages = {
+            "teacher": self.stage_teacher,
+            "collect": self.stage_collect,
+            "distill": self.stage_distill,
+            "evaluate": self.stage_evaluate,
+        }
+        for name, stage in stages.items():
+            stage()
+            if name == stop_after:
+                print(
+                    f"\nstopped after {name} (--stop_after) in {time.time() - t_all:.0f} s; rerun without it to go on"
+                )
+                return {}
         results = self.stage_report()
         print(f"\nrun finished in {time.time() - t_all:.0f} s; report: {self.root / 'results.md'}")
         return results
@@ -732,6 +747,7 @@ def run_from_cli(
     sets: list[str],
     out: str,
     force: list[str],
+    stop_after: str | None = None,
 ) -> dict[str, Any]:
     from agentdistill.runconfig import load_run_config
 
@@ -742,7 +758,7 @@ def run_from_cli(
         out,
         command=command or f"agentdistill run --preset {preset or 'quick'} --out {out}",
         preset=preset or "quick",
-    ).run(force)
+    ).run(force, stop_after)
 
 
 __all__ = ["METHODS", "STAGES", "Pipeline", "check", "fingerprint", "mark", "parse_run_config", "run_from_cli"]
