@@ -273,14 +273,8 @@ class Pipeline:
                 self._invalidate(s)
         t_all = time.time()
         self._write_manifest()
-        stages = {
-            "teacher": self.stage_teacher,
-            "collect": self.stage_collect,
-            "distill": self.stage_distill,
-            "evaluate": self.stage_evaluate,
-        }
-        for name, stage in stages.items():
-            stage()
+        for name in STAGES[:-1]:
+            getattr(self, f"stage_{name}")()
             if name == stop_after:
                 print(
                     f"\nstopped after {name} (--stop_after) in {time.time() - t_all:.0f} s; rerun without it to go on"
@@ -474,7 +468,7 @@ class Pipeline:
 
         info = {"params": _params(mdir), "longest_turn": longest_turn(data, load_tokenizer(tok_dir))}
         mark(self.root, "teacher", _model_files(mdir), info)
-        self._done_stage("teacher", time.time() - t0, params=_params(mdir))
+        self._done_stage("teacher", time.time() - t0, params=info["params"])
 
     def _train_tokenizer(self, data: Path, tok_dir: Path) -> None:
         from agentdistill.formats import get_format
