@@ -21,8 +21,8 @@ class _MustNotRun:
     def count_tokens(self, text):
         return 0
 
-    def generate(self, texts, prompt_chars, stop):
-        raise AssertionError(f"generate called for {len(texts)} episode(s)")
+    def generate(self, contexts, stop):
+        raise AssertionError(f"generate called for {len(contexts)} episode(s)")
 
 
 def test_collect_resumes_after_an_interruption_with_a_torn_line(tmp_path):

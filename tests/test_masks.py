@@ -59,14 +59,18 @@ def test_span_ids_index_spans(tok):
     assert seen == list(range(len(spans)))
 
 
-def test_straddling_token_goes_to_span_of_first_char(tok):
-    # a span that starts mid-token: the token containing the span start belongs to the previous region
+def test_span_boundaries_are_token_boundaries(tok):
+    # a span that starts mid-word: the text is cut there, so no token straddles it and the span's
+    # tokens decode to exactly its text
     text = "Thought 1: abc\n"
-    spans = [Span(R, 3, len(text))]  # starts inside "Thought"
+    spans = [Span(R, 3, len(text))]
     enc = build_masks(text, spans, tok)
-    offsets = tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
-    for t, (a, _b) in enumerate(offsets):
-        assert enc.reason_mask[t] == (1 if 3 <= a < len(text) else 0)
+    head = [i for i, m in zip(enc.input_ids, enc.reason_mask, strict=True) if not m]
+    body = [i for i, m in zip(enc.input_ids, enc.reason_mask, strict=True) if m]
+    assert enc.input_ids == head + body
+    assert tok.decode(head) == "Tho"
+    assert tok.decode(body) == "ught 1: abc\n"
+    assert tok(text, add_special_tokens=False)["input_ids"] != enc.input_ids  # the whole text merges "Thought"
 
 
 def test_slow_tokenizer_rejected():

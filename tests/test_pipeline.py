@@ -290,7 +290,7 @@ def test_user_teacher_skips_training(smoke_run, tmp_path, capsys):
 
 def test_longest_turn_counts_consecutive_generated_tokens(tmp_path, tok):
     """A ReAct turn is a thought and its action together; an ALFWorld think and its command are two turns.
-    Counted independently here from the tokenizer's offsets (a token belongs to the span holding its first char)."""
+    Counted independently here: each span is encoded on its own (the text is cut at span boundaries)."""
     from agentdistill.agent import expert_episode
     from agentdistill.envs import make_env
     from agentdistill.formats import get_format
@@ -307,8 +307,11 @@ def test_longest_turn_counts_consecutive_generated_tokens(tmp_path, tok):
             else:
                 turns.append([sp.start, sp.end])
         assert (len(turns) < len(spans)) == joined
-        offsets = tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
-        want = max(sum(1 for s, _ in offsets if a <= s < b) for a, b in turns)
+        size = {
+            (sp.start, sp.end): len(tok(text[sp.start : sp.end], add_special_tokens=False)["input_ids"])
+            for sp in spans
+        }
+        want = max(sum(n for (s, e), n in size.items() if a <= s < b) for a, b in turns)
         assert longest_turn(path, tok) == want > 10
 
 

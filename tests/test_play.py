@@ -41,8 +41,8 @@ class _Sequence:
     def count_tokens(self, text):
         return len(text.split())
 
-    def generate(self, texts, prompt_chars, stop):
-        return [Generation(self.outputs.pop(0), 1) for _ in texts]
+    def generate(self, contexts, stop):
+        return [Generation(self.outputs.pop(0), 1) for _ in contexts]
 
 
 def _typed_lines(env_name, steps):

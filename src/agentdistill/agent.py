@@ -18,7 +18,8 @@ import torch
 
 from agentdistill.envs import make_env
 from agentdistill.formats import get_format
-from agentdistill.trajectory import Step, Trajectory
+from agentdistill.masks import context_ids, piece_encoder
+from agentdistill.trajectory import Span, Step, Trajectory
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,21 @@ class Generation:
     num_tokens: int
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a policy continues: the transcript so far and its REASON/ACT spans (``fmt.render``).
+
+    The text ends exactly where the model's next span starts; a policy that encodes it with
+    ``masks.context_ids`` feeds the model a prefix of the ids training uses for the transcript.
+    """
+
+    text: str
+    spans: tuple[Span, ...] = ()
+
+
 class Policy(Protocol):
-    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Generation]:
-        """Continue every text; ``prompt_chars[i]`` marks the instruction+task prefix to keep when cutting."""
+    def generate(self, contexts: Sequence[Context], stop: Sequence[str]) -> list[Generation]:
+        """Continue every context; the text of each generation is cut at the first stop string."""
         ...
 
     def count_tokens(self, text: str) -> int: ...
@@ -68,7 +81,12 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 class HFPolicy:
-    """A Hugging Face causal LM as a policy: batched, left-padded ``generate`` with stop strings."""
+    """A Hugging Face causal LM as a policy: batched, left-padded ``generate`` with stop strings.
+
+    Contexts are encoded as training encodes transcripts (``masks.context_ids``: cut at span
+    boundaries, left-cut like ``truncation="left"``), and generated ids are decoded as the
+    continuation they are.
+    """
 
     def __init__(self, model: Any, tokenizer: Any, cfg: AgentConfig | None = None) -> None:
         self.model, self.tok, self.cfg = model.eval(), tokenizer, cfg or AgentConfig()
@@ -85,18 +103,12 @@ class HFPolicy:
     def count_tokens(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
 
-    def _encode(self, text: str, prompt_chars: int) -> list[int]:
-        enc = self.tok(text, return_offsets_mapping=True, add_special_tokens=False, verbose=False)  # cut below
-        ids = list(enc["input_ids"])
-        budget = self.max_context - self.cfg.max_new_tokens
-        if len(ids) <= budget:
-            return ids
-        n_prompt = sum(1 for a, _ in enc["offset_mapping"] if a < prompt_chars)
-        n_prompt = min(n_prompt, budget // 2)
-        return ids[:n_prompt] + ids[len(ids) - (budget - n_prompt) :]  # drop the oldest history
+    def encode(self, context: Context) -> list[int]:
+        """The ids fed to the model for ``context``: room is left for ``max_new_tokens``."""
+        return context_ids(context.text, context.spans, self.tok, self.max_context - self.cfg.max_new_tokens)
 
     @torch.no_grad()
-    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Generation]:
+    def generate(self, contexts: Sequence[Context], stop: Sequence[str]) -> list[Generation]:
         cfg = self.cfg
         if not self.generator_seeded:
             torch.manual_seed(cfg.seed)
@@ -104,11 +116,9 @@ class HFPolicy:
         out: list[Generation] = []
         device = next(self.model.parameters()).device
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
-        for i in range(0, len(texts), cfg.batch_size):
-            batch = [
-                self._encode(t, p)
-                for t, p in zip(texts[i : i + cfg.batch_size], prompt_chars[i : i + cfg.batch_size], strict=True)
-            ]
+        decoder = piece_encoder(self.tok)
+        for i in range(0, len(contexts), cfg.batch_size):
+            batch = [self.encode(c) for c in contexts[i : i + cfg.batch_size]]
             width = max(len(b) for b in batch)
             ids = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
             attn = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
@@ -128,8 +138,7 @@ class HFPolicy:
                 n = len(row)
                 while n and row[n - 1] == pad:
                     n -= 1  # finished sequences are padded to the batch's longest generation
-                text = self.tok.decode(row[:n], skip_special_tokens=True)
-                out.append(Generation(cut_at_stop(text, stop), n))
+                out.append(Generation(cut_at_stop(decoder.decode(row[:n]), stop), n))
         return out
 
 
@@ -158,7 +167,6 @@ class _Episode:
     task_id: str
     prompt: str
     first_obs: str
-    prompt_chars: int = 0  # length of the rendered prompt: the prefix kept when history is cut
     steps: list[Step] = field(default_factory=list)
     pending: str | None = None  # a thought waiting for its action (formats with separate think turns)
     thinks: int = 0
@@ -193,6 +201,7 @@ def run_episodes(
     on_done: Callable[[EpisodeRecord], None] | None = None,
     max_steps: int | None = None,
     max_thinks: int = 2,
+    fmt: str | None = None,
 ) -> list[EpisodeRecord]:
     """Run one episode per task id in lockstep and return their records (in ``task_ids`` order).
 
@@ -204,6 +213,7 @@ def run_episodes(
         on_done: called with each record as soon as its episode ends (progress, incremental saves).
         max_steps: step cap, at most the env's own (default: the env's).
         max_thinks: think-only turns allowed before an action (formats with separate think turns).
+        fmt: the transcript format the agent reads and writes (default: the env's own).
     """
     eps = []
     for tid in task_ids:
@@ -212,19 +222,19 @@ def run_episodes(
         eps.append(
             _Episode(env=env, task_id=tid, prompt=build_prompt(env, obs), first_obs=obs, t0=time.perf_counter())
         )
-    fmt = get_format(eps[0].env.format) if eps else None
-    for e in eps:
-        e.prompt_chars = len(fmt.render(e.prompt, [])[0])
+    fmt = get_format(fmt or eps[0].env.format) if eps else None
     env_cap = eps[0].env.max_steps if eps else 0
     cap = min(max_steps, env_cap) if max_steps else env_cap
     records: dict[str, EpisodeRecord] = {}
     while active := [e for e in eps if not e.done]:
-        texts = []
+        contexts = []
         for e in active:
             steps = [*e.steps, Step(thought=e.pending)] if e.pending is not None else e.steps
-            texts.append(fmt.render(e.prompt, steps)[0])
+            text, spans = fmt.render(e.prompt, steps)
+            # the harness writes what precedes the model's turn (a chat role header): the context ends where the span starts
+            contexts.append(Context(text + fmt.turn_prefix, tuple(spans)))
         t = time.perf_counter()
-        gens = policy.generate(texts, [e.prompt_chars for e in active], fmt.stop)
+        gens = policy.generate(contexts, fmt.stop)
         dt = (time.perf_counter() - t) / len(active)
         for e, g in zip(active, gens, strict=True):
             e.gen_tokens += g.num_tokens
@@ -244,7 +254,7 @@ def _advance(e: _Episode, fmt: Any, output: str, policy: Policy, cap: int, max_t
     thought, action = fmt.parse_output(output)
     if thought is not None:
         e.reason_tokens += policy.count_tokens(thought)
-    if thought is not None and action is None and fmt.name in _SEPARATE_THINKS and e.thinks < max_thinks:
+    if thought is not None and action is None and fmt.separate_thinks and e.thinks < max_thinks:
         # a think-only turn (ALFWorld "> think:", WebShop "think[...]"): the harness answers "OK."
         e.pending = thought if e.pending is None else f"{e.pending} {thought}"
         e.thinks += 1
@@ -269,10 +279,6 @@ def _advance(e: _Episode, fmt: Any, output: str, policy: Policy, cap: int, max_t
     e.pending, e.thinks = None, 0
     if res.done or len(e.steps) >= cap:
         e.done = True
-
-
-# Formats whose thoughts are turns of their own, answered "OK." by the harness (react writes both in one turn).
-_SEPARATE_THINKS = {"alfworld", "webshop"}
 
 
 def _record(e: _Episode, env_name: str, fmt: Any) -> EpisodeRecord:

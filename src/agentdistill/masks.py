@@ -1,13 +1,19 @@
 """Character spans + a tokenizer -> ``input_ids``, ``reason_mask``, ``act_mask`` (and span ids).
 
-Masks come from the tokenizer's offset mapping, never from matching token ids. Boundary rule: a
-token belongs to the span that contains its *first character* (``start <= offset_start < end``).
-Our formats put every span boundary at a line start, right after a newline that the previous
-span or the context owns, so with byte-level BPE no token straddles a boundary in practice; the
-rule only decides the rare merged token, and it can never put one token in two spans, so the
-two masks are disjoint by construction. Special tokens (empty offsets) and padding are context.
+The text is cut at every span boundary and each piece is encoded on its own, then the ids are
+concatenated: every token lies in exactly one piece, so it is REASON, ACT or context with no rule
+for straddling tokens, and the two masks are disjoint by construction. Cutting is also what
+makes the agent see what training saw: the agent's context at a turn ends where the next span
+starts, so its ids (``context_ids``) are exactly a prefix of the whole transcript's ids, whatever
+the tokenizer would have merged across that boundary (``\\n\\n`` + ``Action``, ``]\\n`` + ``>``...).
+
+Pieces after the first are encoded as continuations: a tokenizer that marks the start of a text
+(``add_prefix_space``, SentencePiece's ``▁`` prepended by ``Metaspace`` or a ``Prepend``
+normalizer) does so only for the first piece, so the ids decode back to the text itself.
 """
 
+import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,44 +61,129 @@ class Encoded:
 
 
 def build_masks(text: str, spans: Sequence[Span], tokenizer: Any, add_bos: bool = False) -> Encoded:
-    """Tokenize ``text`` once and label every token REASON, ACT or context.
+    """Tokenize ``text`` piece by piece (cut at every span boundary) and label every token.
 
     Args:
         text: the linearised trajectory.
         spans: sorted, non-overlapping character spans of ``text``.
-        tokenizer: a *fast* Hugging Face tokenizer (offsets are required).
+        tokenizer: a *fast* Hugging Face tokenizer.
         add_bos: prepend ``tokenizer.bos_token_id`` (context) when the model expects it.
 
     Returns:
-        ``Encoded`` with ``input_ids`` and 0/1 ``reason_mask``/``act_mask`` of the same length.
+        ``Encoded`` with ``input_ids`` and 0/1 ``reason_mask``/``act_mask`` of the same length; the
+        tokens of a span decode to exactly its text.
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(
-            f"tokenizer {type(tokenizer).__name__} is not a fast tokenizer; masks need offsets "
-            "(load it with use_fast=True or convert it with `tokenizers`)"
-        )
-    # verbose=False: long texts are windowed or cut later (fit_length), the length warning would be noise
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False, verbose=False)
-    ids: list[int] = list(enc["input_ids"])
-    offsets: list[tuple[int, int]] = [tuple(o) for o in enc["offset_mapping"]]
-    reason, act, span_ids = [0] * len(ids), [0] * len(ids), [CONTEXT_SPAN] * len(ids)
-    # One pass over tokens and spans together (both are sorted by position).
-    j = 0
-    for t, (a, b) in enumerate(offsets):
-        if a == b:
-            continue  # special or empty token: the model is never trained to emit it here
-        while j < len(spans) and spans[j].end <= a:
-            j += 1
-        if j < len(spans) and spans[j].start <= a < spans[j].end:
-            if spans[j].kind is SpanKind.REASON:
-                reason[t] = 1
-            else:
-                act[t] = 1
-            span_ids[t] = j
-        # else: prompt, observation or harness text ("Observation 3:", "OK."); the model never writes it
+    pieces = _pieces(len(text), spans)
+    encoded = piece_encoder(tokenizer).encode([text[a:b] for a, b, _ in pieces])
+    ids: list[int] = []
+    reason: list[int] = []
+    act: list[int] = []
+    span_ids: list[int] = []
+    for (_a, _b, j), piece_ids in zip(pieces, encoded, strict=True):
+        n = len(piece_ids)
+        ids += piece_ids
+        # j == CONTEXT_SPAN: prompt, observation or harness text ("Observation 3:", "OK."); never generated
+        kind = spans[j].kind if j != CONTEXT_SPAN else None
+        reason += [int(kind is SpanKind.REASON)] * n
+        act += [int(kind is SpanKind.ACT)] * n
+        span_ids += [j] * n
     if add_bos and tokenizer.bos_token_id is not None:
         ids, reason, act, span_ids = [tokenizer.bos_token_id, *ids], [0, *reason], [0, *act], [-1, *span_ids]
     return Encoded(ids, reason, act, span_ids)
+
+
+def context_ids(text: str, spans: Sequence[Span], tokenizer: Any, max_length: int) -> list[int]:
+    """The ids an agent feeds the model: ``build_masks``'s ids of its context, cut from the left to
+    ``max_length`` exactly as training's ``truncation="left"`` cuts (``fit_length``).
+
+    The context ends where the model's next span starts, so these ids are a prefix of the ids of
+    every transcript that continues it (or that prefix, left-cut).
+    """
+    return fit_length(build_masks(text, spans, tokenizer), max_length, "left")[0].input_ids
+
+
+def text_pieces(text: str, spans: Sequence[Span]) -> list[str]:
+    """``text`` cut at every span boundary: the strings ``build_masks`` encodes one by one (a tokenizer
+    trained on them learns no merge that encoding could never use)."""
+    return [text[a:b] for a, b, _ in _pieces(len(text), spans)]
+
+
+def _pieces(n: int, spans: Sequence[Span]) -> list[tuple[int, int, int]]:
+    """``(start, end, span index or CONTEXT_SPAN)`` of the non-empty pieces of a text of length ``n``."""
+    out, pos = [], 0
+    for j, s in enumerate(spans):
+        if s.start < pos or s.end < s.start:
+            raise ValueError(f"spans must be sorted and non-overlapping; span {j} is {s.start}..{s.end}")
+        out += [(pos, min(s.start, n), CONTEXT_SPAN), (min(s.start, n), min(s.end, n), j)]
+        pos = s.end
+    out.append((min(pos, n), n, CONTEXT_SPAN))
+    return [p for p in out if p[1] > p[0]]
+
+
+class PieceEncoder:
+    """A fast tokenizer's backend twice: as is for the first piece of a text, and without its
+    start-of-text marking for the pieces that continue it (also used to decode generated ids)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if not getattr(tokenizer, "is_fast", False) or backend is None:
+            raise ConfigError(
+                f"tokenizer {type(tokenizer).__name__} is not a fast tokenizer; masks need its backend "
+                "(load it with use_fast=True or convert it with `tokenizers`)"
+            )
+        from tokenizers import Tokenizer
+
+        spec = json.loads(backend.to_str())
+        self.first = Tokenizer.from_str(json.dumps(spec))
+        for key in ("normalizer", "pre_tokenizer", "decoder"):
+            spec[key] = _continuing(spec.get(key))
+        self.rest = Tokenizer.from_str(json.dumps(spec))
+        for t in (self.first, self.rest):  # the wrapper may have left its last call's settings behind
+            t.no_truncation()
+            t.no_padding()
+        self.size = len(tokenizer)
+
+    def encode(self, pieces: Sequence[str]) -> list[list[int]]:
+        """The ids of each piece; ``pieces[0]`` starts a text, the others continue it."""
+        if not pieces:
+            return []
+        first = self.first.encode(pieces[0], add_special_tokens=False).ids
+        rest = self.rest.encode_batch(list(pieces[1:]), add_special_tokens=False) if len(pieces) > 1 else []
+        return [first, *(e.ids for e in rest)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ids that continue a text (a model's generation): no start-of-text space is stripped."""
+        return self.rest.decode(list(ids), skip_special_tokens=True)
+
+
+def _continuing(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A normalizer / pre-tokenizer / decoder spec that neither adds nor strips a start-of-text space."""
+    if node is None:
+        return None
+    kind = node.get("type")
+    if kind == "Sequence":
+        key = next(k for k in ("normalizers", "pretokenizers", "decoders") if k in node)
+        return {**node, key: [c for c in map(_continuing, node[key]) if c is not None]}
+    if kind == "Prepend" or (kind == "Strip" and node.get("start", 0) > 0):
+        return None  # SentencePiece's "▁" before the text, and the decoder step that strips it again
+    if kind in ("Metaspace", "ByteLevel"):
+        node = {**node}
+        if "prepend_scheme" in node:
+            node["prepend_scheme"] = "never"
+        if "add_prefix_space" in node:
+            node["add_prefix_space"] = False
+    return node
+
+
+_ENCODERS: "weakref.WeakKeyDictionary[Any, PieceEncoder]" = weakref.WeakKeyDictionary()
+
+
+def piece_encoder(tokenizer: Any) -> PieceEncoder:
+    """The ``PieceEncoder`` of ``tokenizer``, built once (again if tokens were added since)."""
+    enc = _ENCODERS.get(tokenizer)
+    if enc is None or enc.size != len(tokenizer):
+        enc = _ENCODERS[tokenizer] = PieceEncoder(tokenizer)
+    return enc
 
 
 def fit_length(example: Encoded, max_length: int, truncation: Literal["windows", "left"] = "windows") -> list[Encoded]:
@@ -110,7 +201,7 @@ def fit_length(example: Encoded, max_length: int, truncation: Literal["windows",
     if len(example) <= max_length:
         return [example]
     sup = [i for i in range(len(example)) if example.reason_mask[i] or example.act_mask[i]]
-    prompt_len = min(sup[0] if sup else 0, max_length // 2)
+    prompt_len = min(sup[0] if sup else len(example), max_length // 2)
     room = max_length - prompt_len
     head = list(range(prompt_len))
     if truncation == "left":

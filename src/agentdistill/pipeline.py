@@ -472,12 +472,13 @@ class Pipeline:
 
     def _train_tokenizer(self, data: Path, tok_dir: Path) -> None:
         from agentdistill.formats import get_format
+        from agentdistill.masks import text_pieces
         from agentdistill.testing import train_bpe_tokenizer
         from agentdistill.trajectory import read_trajectories
 
         texts = []
-        for t in read_trajectories(data):
-            texts.append(get_format(t.text_format).render(t.prompt, t.steps)[0])
+        for t in read_trajectories(data):  # trained on the pieces training encodes, never across a span boundary
+            texts += text_pieces(*get_format(t.text_format).render(t.prompt, t.steps))
         tok = train_bpe_tokenizer(texts, vocab_size=self.cfg.teacher.vocab_size)
         tmp = tok_dir.with_name(tok_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 # Reused so a human turn is handled exactly as a model's (think-only turns, task text).
-from agentdistill.agent import _SEPARATE_THINKS, _task_text, build_prompt
+from agentdistill.agent import _task_text, build_prompt
 from agentdistill.envs import ENVS, make_env
 from agentdistill.errors import ConfigError
 from agentdistill.formats import get_format
@@ -99,7 +99,7 @@ def play(
             stopped = True
             break
         thought, action = fmt.parse_output(output)
-        if thought is not None and action is None and fmt.name in _SEPARATE_THINKS and thinks < max_thinks:
+        if thought is not None and action is None and fmt.separate_thinks and thinks < max_thinks:
             pending = thought if pending is None else f"{pending} {thought}"
             thinks += 1
         else:
@@ -152,7 +152,7 @@ def _read_turn(fmt: Any, k: int, read_line: Callable[[], str], write: Callable[[
     write(_TURN_PROMPT[fmt.name])
     line = _next_line(read_line)
     output = line if fmt.parse_output(line) != (None, None) else marker + line
-    if fmt.name not in _SEPARATE_THINKS and fmt.parse_output(output)[1] is None:
+    if not fmt.separate_thinks and fmt.parse_output(output)[1] is None:
         write(marker)
         second = _next_line(read_line)
         output += "\n" + (second if fmt.parse_output(second)[1] is not None else marker + second)

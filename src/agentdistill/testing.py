@@ -72,6 +72,72 @@ def train_bpe_tokenizer(
     )
 
 
+# Pre-tokenizer regex of Llama 3 / GPT-4 (cl100k): newline runs and punctuation+newlines are pre-tokens of their own.
+_SPLIT_REGEX = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+"
+)
+TOKENIZER_FAMILIES = ("bytelevel", "split-bytelevel", "metaspace", "sentencepiece")
+
+
+def train_tokenizer(
+    texts: Iterable[str], family: str = "bytelevel", vocab_size: int = 512, model_max_length: int = 2048
+) -> Any:  # -> transformers.PreTrainedTokenizerFast
+    """Train a BPE tokenizer of one of the families real models use, in process.
+
+    Families: ``bytelevel`` (``train_bpe_tokenizer``: GPT-2's byte-level BPE, the embedded teacher's);
+    ``split-bytelevel`` (Llama 3 / GPT-4 style: a regex ``Split`` then byte-level, ``\n\n`` and
+    ``]\n`` are single pre-tokens); ``metaspace`` (SentencePiece-style: spaces become ``▁``, a ``▁``
+    is prepended to the text, pieces split only at ``▁``, so merges run across newlines);
+    ``sentencepiece`` (Llama 2 style: a ``Prepend("▁")`` normalizer, no pre-tokenizer at all, byte
+    fallback, and a decoder that strips the leading space).
+    """
+    if family == "bytelevel":
+        return train_bpe_tokenizer(texts, vocab_size, model_max_length)
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if family == "split-bytelevel":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(_SPLIT_REGEX), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+        tok.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+    elif family == "metaspace":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+        alphabet = []
+    elif family == "sentencepiece":
+        tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        tok.decoder = decoders.Sequence(
+            [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+        )
+        alphabet = []
+    else:
+        raise ValueError(f"unknown tokenizer family {family!r}; choose one of {', '.join(TOKENIZER_FAMILIES)}")
+    texts = list(texts)
+    if family != "split-bytelevel":  # every character of the corpus in the vocabulary: no <unk> in tests
+        alphabet = sorted({c for t in texts for c in t.replace(" ", "▁")} | {"▁"})
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), initial_alphabet=alphabet, show_progress=False
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        model_max_length=model_max_length,
+    )
+
+
 def tiny_tokenizer(vocab_size: int = 512, extra_texts: Sequence[str] = ()) -> Any:
     """The test tokenizer: BPE trained on ``SAMPLE_CORPUS`` (and ``extra_texts``)."""
     return train_bpe_tokenizer(list(SAMPLE_CORPUS) * 4 + list(extra_texts), vocab_size=vocab_size)
@@ -138,11 +204,11 @@ class ScriptedPolicy:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, texts: Sequence[str], prompt_chars: Sequence[int], stop: Sequence[str]) -> list[Any]:
+    def generate(self, contexts: Sequence[Any], stop: Sequence[str]) -> list[Any]:
         from agentdistill.agent import Generation, cut_at_stop
 
         out = []
-        for text in texts:
+        for text in (c.text for c in contexts):
             full = next((f for f in self.full_texts if f.startswith(text) and len(f) > len(text)), None)
             cont = cut_at_stop(full[len(text) :], stop) if full is not None else self.fallback
             out.append(Generation(cont, len(cont.split())))

@@ -71,6 +71,8 @@ class AlfWorldFormat:
     """``> think: ...`` / ``> command`` lines, one generated line per turn (ALFWorld)."""
 
     name = "alfworld"
+    separate_thinks = True  # a thought-only turn is answered "OK." and waits for its action
+    turn_prefix = ""  # the model writes its whole turn
     stop = ("\n",)
     expected = "lines `> think: ...` / `> go to ...` after the `Your task is to:` line"
 

@@ -32,6 +32,12 @@ class TrajectoryFormat(Protocol):
     name: str
     # Strings at which a model's generation for one turn is cut (the text from the stop on is dropped).
     stop: tuple[str, ...]
+    # Whether a thought-only turn is answered "OK." by the harness and waits for its action (ALFWorld,
+    # WebShop); otherwise a turn with no action is invalid (ReAct writes thought and action in one turn).
+    separate_thinks: bool
+    # Text the harness writes before each model turn (a chat role header); the agent's context ends after it,
+    # exactly where the model's span starts in the rendered transcript.
+    turn_prefix: str
 
     def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
         """Linearise ``prompt`` + ``steps`` into the transcript text and its spans.

@@ -276,6 +276,8 @@ class ChatFormat:
     """Messages in the ChatML default template; ``render_messages`` takes a tokenizer's template."""
 
     name = "chat"
+    separate_thinks = False  # thought and action come in one turn
+    turn_prefix = f"{IM_START}assistant\n"  # written by the harness before each model turn
     stop = (IM_END,)
     expected = "assistant messages with `content` or `tool_calls` (ChatML: `<|im_start|>assistant`)"
 

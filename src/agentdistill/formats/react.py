@@ -107,6 +107,8 @@ class ReactFormat:
     """``Thought k:`` / ``Action k:`` / ``Observation k:`` lines (HotPotQA, FEVER)."""
 
     name = "react"
+    separate_thinks = False  # thought and action come in one turn
+    turn_prefix = ""  # the model writes its whole turn
     stop = ("\nObservation",)
     expected = "lines `Thought 1: ...` / `Action 1: Search[...]` after the prompt"
 

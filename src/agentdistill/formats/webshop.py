@@ -93,6 +93,8 @@ class WebShopFormat:
     """``Action: think[...]`` / ``Action: search[...]`` / ``Action: click[...]`` turns (WebShop)."""
 
     name = "webshop"
+    separate_thinks = True  # a thought-only turn is answered "OK." and waits for its action
+    turn_prefix = ""  # the model writes its whole turn
     stop = ("\n",)
     expected = "lines `Action: think[...]` / `Action: search[...]` / `Action: click[...]` after the instruction"
 

@@ -1,0 +1,168 @@
+"""The agent feeds the model exactly what training fed it, token for token, at every turn boundary.
+
+A "model" that has memorised the training encodings of expert transcripts drives the agent's real
+code path (``run_episodes`` -> ``HFPolicy`` -> encode, generate, decode, parse, env step). It only
+answers a context whose ids are exactly the training ids of a transcript up to a turn boundary
+(left-cut as training's ``truncation="left"`` cuts, when the context is longer than the window),
+and it answers with the training ids that follow. Every episode must then replay its expert
+trajectory, for every format and every tokenizer family (byte-level BPE with GPT-2's and with
+Llama 3's pre-tokenizer, SentencePiece-style Metaspace, and Llama 2's prepend-normalizer style).
+"""
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from agentdistill.agent import AgentConfig, HFPolicy, expert_episode, run_episodes
+from agentdistill.data import encode_records
+from agentdistill.envs import make_env
+from agentdistill.formats import get_format
+from agentdistill.masks import build_masks, fit_length
+from agentdistill.testing import TOKENIZER_FAMILIES, train_tokenizer
+
+ENVS = ("alfworld", "webshop", "hotpotqa")
+N_TASKS = 5
+MAX_NEW = 160  # longer than any expert turn with these tokenizers (asserted below)
+
+
+@pytest.fixture(scope="module")
+def experts():
+    """The longest of the first 20 test tasks' expert trajectories, per env (long histories get cut)."""
+    out = {}
+    for env in ENVS:
+        trajs = [expert_episode(env, t) for t in make_env(env).task_ids("test")[:20]]
+        out[env] = sorted(trajs, key=lambda t: -len(t.steps))[:N_TASKS]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    """Tokenizers trained on whole transcripts (merges across span boundaries: ``]\n\nAction:``) and on
+    transcripts cut at span boundaries (``\n\n`` tokens, as every real tokenizer has, which a whole-text
+    encoding never uses before ``Action:`` but an agent's context ending in a blank line would)."""
+    texts = []
+    for env in ENVS:
+        for fmt in (get_format(make_env(env).format), get_format("chat")):
+            for t in make_env(env).task_ids("train")[:15]:
+                traj = expert_episode(env, t)
+                text, spans = fmt.render(traj.prompt, traj.steps)
+                cuts = [0, *(i for s in spans for i in (s.start, s.end)), len(text)]
+                texts += [text, *(text[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a)]
+    return {family: train_tokenizer(texts, family, vocab_size=1024) for family in TOKENIZER_FAMILIES}
+
+
+class Memorised(torch.nn.Module):
+    """Continues a context only if its ids are a training prefix that ends at a turn boundary.
+
+    ``table`` maps those ids to the continuations, in transcript order: a left-cut window can be the
+    same at two turns of one transcript (the same page seen twice), and the agent reaches them in order.
+    """
+
+    def __init__(self, table: dict[tuple[int, ...], list[list[int]]], max_position_embeddings: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.config = SimpleNamespace(max_position_embeddings=max_position_embeddings)
+        self.table, self.hits, self.misses = table, 0, []
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, **_):
+        rows = []
+        for ids, keep in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
+            context = tuple(i for i, k in zip(ids, keep, strict=True) if k)
+            if self.table.get(context):
+                self.hits += 1
+                rows.append(self.table[context].pop(0)[:max_new_tokens])
+            else:
+                self.misses.append(context)
+                rows.append([])
+        width = max(len(r) for r in rows)
+        new = torch.tensor([r + [pad_token_id] * (width - len(r)) for r in rows], dtype=torch.long)
+        return torch.cat([input_ids, new.reshape(len(rows), width)], dim=1)
+
+
+def _turn_starts(ex):
+    """Token positions where the model starts writing: a supervised token after a context token."""
+    sup = [r or a for r, a in zip(ex.reason_mask, ex.act_mask, strict=True)]
+    return [t for t in range(1, len(ex)) if sup[t] and not sup[t - 1]]
+
+
+def _replay(env, trajs, tok, fmt, cut=False):
+    """Run the agent on the expert trajectories' tasks against the memorised training encodings.
+
+    With ``cut``, the model's window is so short that long histories are cut from the left, while
+    the task prompt is still kept whole (else two tasks' cut contexts could coincide).
+    """
+    trajs = [dataclasses.replace(t, format=fmt) for t in trajs]
+    examples = encode_records(trajs, tok, max_length=10**6)  # the training path: segment -> build_masks
+    budget = 2 * max(_turn_starts(ex)[0] for ex in examples) + 8 if cut else 10**6
+    max_context = budget + MAX_NEW
+    table = {}
+    for ex in examples:
+        starts = _turn_starts(ex)
+        for a in starts:
+            n = next((t for t in range(a, len(ex)) if not (ex.reason_mask[t] or ex.act_mask[t])), len(ex)) - a
+            assert n <= MAX_NEW, "an expert turn is longer than the agent generates"
+            context = fit_length(ex.slice(range(a)), budget, "left")[0]  # training's left cut of that prefix
+            table.setdefault(tuple(context.input_ids), []).append(ex.input_ids[a:])
+    model = Memorised(table, max_context)
+    policy = HFPolicy(model, tok, AgentConfig(max_new_tokens=MAX_NEW, batch_size=4))
+    records = run_episodes(env, [t.id for t in trajs], policy, fmt=fmt)
+    # the model writes a thought and its action in one turn, or (separate_thinks) in two
+    separate = get_format(fmt).separate_thinks
+    turns = sum(
+        (s.thought is not None) + (s.action is not None) if separate else (s.thought, s.action) != (None, None)
+        for t in trajs
+        for s in t.steps
+    )
+    n_cut = sum(a > budget for ex in examples for a in _turn_starts(ex))
+    return records, trajs, model, turns, n_cut
+
+
+def _assert_replayed(records, trajs, model, turns):
+    assert model.misses == [], (
+        f"{len(model.misses)} of {model.hits + len(model.misses)} contexts are no training prefix"
+    )
+    assert model.hits == turns
+    for rec, traj in zip(records, trajs, strict=True):
+        assert rec.trajectory.steps == traj.steps
+        assert rec.success and rec.invalid == 0
+
+
+@pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
+@pytest.mark.parametrize("env", ENVS)
+def test_agent_context_is_the_training_prefix_at_every_turn(env, family, experts, tokenizers):
+    fmt = make_env(env).format
+    records, trajs, model, turns, _ = _replay(env, experts[env], tokenizers[family], fmt)
+    _assert_replayed(records, trajs, model, turns)
+
+
+@pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
+@pytest.mark.parametrize("env", ENVS)
+def test_chat_format_agent_context_is_the_training_prefix(env, family, experts, tokenizers):
+    records, trajs, model, turns, _ = _replay(env, experts[env], tokenizers[family], "chat")
+    _assert_replayed(records, trajs, model, turns)
+
+
+@pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
+@pytest.mark.parametrize("env", ENVS)
+def test_left_cut_context_is_training_left_truncation(env, family, experts, tokenizers):
+    fmt = make_env(env).format
+    records, trajs, model, turns, n_cut = _replay(env, experts[env], tokenizers[family], fmt, cut=True)
+    assert n_cut >= 3, "too few contexts are long enough to be cut"
+    _assert_replayed(records, trajs, model, turns)
+
+
+@pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
+def test_span_ids_decode_to_span_text_and_transcript_round_trips(family, experts, tokenizers):
+    from agentdistill.masks import piece_encoder
+
+    tok = tokenizers[family]
+    for env in ENVS:
+        traj = experts[env][0]
+        text, spans = get_format(make_env(env).format).render(traj.prompt, traj.steps)
+        ex = build_masks(text, spans, tok)
+        for j, span in enumerate(spans):
+            ids = [i for i, s in zip(ex.input_ids, ex.span_ids, strict=True) if s == j]
+            assert piece_encoder(tok).decode(ids) == text[span.start : span.end]
+        assert tok.decode(ex.input_ids) == text
