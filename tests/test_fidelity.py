@@ -9,6 +9,7 @@ trajectory, for every format and every tokenizer family (byte-level BPE with GPT
 Llama 3's pre-tokenizer, SentencePiece-style Metaspace, and Llama 2's prepend-normalizer style).
 """
 
+import copy
 import dataclasses
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from agentdistill.data import encode_records
 from agentdistill.envs import make_env
 from agentdistill.formats import get_format
 from agentdistill.masks import build_masks, fit_length
+from agentdistill.segment import segment
 from agentdistill.testing import TOKENIZER_FAMILIES, train_tokenizer
 
 ENVS = ("alfworld", "webshop", "hotpotqa")
@@ -141,6 +143,36 @@ def test_agent_context_is_the_training_prefix_at_every_turn(env, family, experts
 @pytest.mark.parametrize("env", ENVS)
 def test_chat_format_agent_context_is_the_training_prefix(env, family, experts, tokenizers):
     records, trajs, model, turns, _ = _replay(env, experts[env], tokenizers[family], "chat")
+    _assert_replayed(records, trajs, model, turns)
+
+
+# A Qwen2.5-style template (Hermes tool calls, tool answers as user turns), written for this test.
+QWEN_LIKE_TEMPLATE = (
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'tool' -%}"
+    "<|im_start|>user\n<tool_response>\n{{ m.content }}\n</tool_response><|im_end|>\n"
+    "{%- elif m.role == 'assistant' -%}"
+    "<|im_start|>assistant\n{{ m.content or '' }}"
+    "{%- for c in m.tool_calls or [] -%}"
+    "{{ '\n' if m.content else '' }}<tool_call>\n"
+    '{"name": "{{ c.function.name }}", "arguments": {{ c.function.arguments }}}\n</tool_call>'
+    "{%- endfor -%}"
+    "<|im_end|>\n"
+    "{%- else -%}"
+    "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+
+
+@pytest.mark.parametrize("family", ["bytelevel", "metaspace"])
+@pytest.mark.parametrize("env", ENVS)
+def test_chat_template_agent_context_is_the_training_prefix(env, family, experts, tokenizers):
+    tok = copy.deepcopy(tokenizers[family])
+    tok.chat_template = QWEN_LIKE_TEMPLATE
+    records, trajs, model, turns, _ = _replay(env, experts[env], tok, "chat")
+    assert "<tool_response>" in segment(trajs[0], tokenizer=tok).text  # training renders with the template
     _assert_replayed(records, trajs, model, turns)
 
 

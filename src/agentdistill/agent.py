@@ -67,6 +67,9 @@ class Context:
 
 
 class Policy(Protocol):
+    """What the agent loop asks of a model. A policy with a ``tokenizer`` attribute gets its contexts
+    rendered with that tokenizer's chat template (chat format), exactly as training renders them."""
+
     def generate(self, contexts: Sequence[Context], stop: Sequence[str]) -> list[Generation]:
         """Continue every context; the text of each generation is cut at the first stop string."""
         ...
@@ -99,6 +102,10 @@ class HFPolicy:
         from agentdistill.modeling import load_causal_lm, load_tokenizer
 
         return cls(load_causal_lm(name_or_path), load_tokenizer(name_or_path), cfg)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.tok
 
     def count_tokens(self, text: str) -> int:
         return len(self.tok(text, add_special_tokens=False)["input_ids"])
@@ -223,6 +230,7 @@ def run_episodes(
             _Episode(env=env, task_id=tid, prompt=build_prompt(env, obs), first_obs=obs, t0=time.perf_counter())
         )
     fmt = get_format(fmt or eps[0].env.format) if eps else None
+    tokenizer = getattr(policy, "tokenizer", None)  # chat: its template, as training renders with it
     env_cap = eps[0].env.max_steps if eps else 0
     cap = min(max_steps, env_cap) if max_steps else env_cap
     records: dict[str, EpisodeRecord] = {}
@@ -230,9 +238,8 @@ def run_episodes(
         contexts = []
         for e in active:
             steps = [*e.steps, Step(thought=e.pending)] if e.pending is not None else e.steps
-            text, spans = fmt.render(e.prompt, steps)
-            # the harness writes what precedes the model's turn (a chat role header): the context ends where the span starts
-            contexts.append(Context(text + fmt.turn_prefix, tuple(spans)))
+            text, spans = fmt.open_turn(e.prompt, steps, tokenizer)  # rendered as training renders it
+            contexts.append(Context(text, tuple(spans)))
         t = time.perf_counter()
         gens = policy.generate(contexts, fmt.stop)
         dt = (time.perf_counter() - t) / len(active)

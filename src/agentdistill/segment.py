@@ -14,7 +14,7 @@ from typing import Any
 
 from agentdistill.errors import TrajectoryError
 from agentdistill.formats import detect_format, get_format
-from agentdistill.formats.chat import render_messages, steps_to_messages
+from agentdistill.formats.chat import render_messages
 from agentdistill.trajectory import ChatTranscript, RawTranscript, Record, Span, SpanKind, Trajectory
 
 __all__ = ["Segmented", "Span", "SpanKind", "segment"]
@@ -59,10 +59,7 @@ def segment(record: Record, fmt: str = "auto", tokenizer: Any = None) -> Segment
         spans = get_format(name).spans(text)
     elif isinstance(record, Trajectory):
         name = record.format or (fmt if fmt != "auto" else record.text_format)
-        if name == "chat":
-            text, spans = render_messages(steps_to_messages(record.prompt, record.steps), tokenizer)
-        else:
-            text, spans = get_format(name).render(record.prompt, record.steps)
+        text, spans = get_format(name).render(record.prompt, record.steps, tokenizer)
     else:
         raise TypeError(f"segment() takes a Trajectory, RawTranscript or ChatTranscript, got {type(record).__name__}")
     if not spans:

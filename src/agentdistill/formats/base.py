@@ -8,7 +8,7 @@ same ``render``, so the text a student is trained on is exactly the text it sees
 """
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from agentdistill.trajectory import Span, SpanKind, Step
 
@@ -35,17 +35,21 @@ class TrajectoryFormat(Protocol):
     # Whether a thought-only turn is answered "OK." by the harness and waits for its action (ALFWorld,
     # WebShop); otherwise a turn with no action is invalid (ReAct writes thought and action in one turn).
     separate_thinks: bool
-    # Text the harness writes before each model turn (a chat role header); the agent's context ends after it,
-    # exactly where the model's span starts in the rendered transcript.
-    turn_prefix: str
 
-    def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
-        """Linearise ``prompt`` + ``steps`` into the transcript text and its spans.
+    def render(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        """Linearise ``prompt`` + ``steps`` into the transcript text and its spans (chat: with
+        ``tokenizer``'s chat template when it has one).
 
         The last step may be incomplete (a thought with no action yet, no observation yet): the
         text then ends exactly where the model must generate next. ``render(p, s[:k])`` is always
         a prefix of ``render(p, s)`` as long as ``s[k-1]`` is complete.
         """
+        ...
+
+    def open_turn(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        """The context a model continues for its next turn: ``render`` plus what the harness writes
+        before the model's turn (a chat role header), so the text ends exactly where the model's
+        next span starts in the rendered transcript."""
         ...
 
     def parse(self, text: str) -> tuple[str, list[Step]]:

@@ -138,14 +138,22 @@ def _assistant_spans(text: str, body: int, end: int, content: str, calls: list[d
     return [*spans, Span(SpanKind.ACT, pos, end)]
 
 
-def _render_template(messages: Sequence[dict[str, Any]], tokenizer: Any, tools: Any) -> tuple[str, list[Span]]:
+def _apply(tokenizer: Any, msgs: Sequence[dict[str, Any]], tools: Any = None) -> str:
     import jinja2
 
+    try:
+        return tokenizer.apply_chat_template(list(msgs), tools=tools, tokenize=False)
+    except jinja2.TemplateError as e:
+        raise TrajectoryError(f"the chat template failed on {len(msgs)} message(s): {e}") from None
+
+
+def _has_template(tokenizer: Any) -> bool:
+    return tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
+
+
+def _render_template(messages: Sequence[dict[str, Any]], tokenizer: Any, tools: Any) -> tuple[str, list[Span]]:
     def apply(msgs: Sequence[dict[str, Any]]) -> str:
-        try:
-            return tokenizer.apply_chat_template(list(msgs), tools=tools, tokenize=False)
-        except jinja2.TemplateError as e:
-            raise TrajectoryError(f"the chat template failed on {len(msgs)} message(s): {e}") from None
+        return _apply(tokenizer, msgs, tools)
 
     full, spans = apply(messages), []
     for i, m in enumerate(messages):
@@ -187,9 +195,29 @@ def render_messages(
         TrajectoryError: for a malformed message, or a template that cannot be segmented.
     """
     _check(messages)
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+    if _has_template(tokenizer):
         return _render_template(messages, tokenizer, tools)
     return _render_chatml(messages, tools)
+
+
+def assistant_header(messages: Sequence[dict[str, Any]], tokenizer: Any = None) -> str:
+    """What the harness writes after ``messages`` before an assistant's content: ChatML's role line, or
+    the template's header, found where a probe content lands (as ``render_messages`` places spans).
+
+    Raises:
+        TrajectoryError: when the template renders ``messages`` differently once an assistant turn follows.
+    """
+    if not _has_template(tokenizer):
+        return f"{IM_START}assistant\n"
+    cur = _apply(tokenizer, messages)
+    probe = _apply(tokenizer, [*messages, {"role": "assistant", "content": _PROBE}])
+    at = probe.find(_PROBE, len(cur))
+    if not probe.startswith(cur) or at == -1:
+        raise TrajectoryError(
+            "the chat template renders the conversation differently once an assistant turn follows, so the "
+            "agent cannot continue it as training saw it; use a prefix-stable template (or none, for ChatML)"
+        )
+    return probe[len(cur) : at]
 
 
 def steps_to_messages(prompt: str, steps: Sequence[Step]) -> list[dict[str, Any]]:
@@ -277,12 +305,16 @@ class ChatFormat:
 
     name = "chat"
     separate_thinks = False  # thought and action come in one turn
-    turn_prefix = f"{IM_START}assistant\n"  # written by the harness before each model turn
     stop = (IM_END,)
     expected = "assistant messages with `content` or `tool_calls` (ChatML: `<|im_start|>assistant`)"
 
-    def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
-        return render_messages(steps_to_messages(prompt, steps))
+    def render(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        return render_messages(steps_to_messages(prompt, steps), tokenizer)
+
+    def open_turn(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        messages = steps_to_messages(prompt, steps)
+        text, spans = render_messages(messages, tokenizer)
+        return text + assistant_header(messages, tokenizer), spans
 
     def spans(self, text: str) -> list[Span]:
         spans = []

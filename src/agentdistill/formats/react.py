@@ -25,6 +25,7 @@ and are the last run of markers there that restarts at step 1.
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agentdistill.errors import TrajectoryError
 from agentdistill.formats.base import join_chunks
@@ -108,11 +109,13 @@ class ReactFormat:
 
     name = "react"
     separate_thinks = False  # thought and action come in one turn
-    turn_prefix = ""  # the model writes its whole turn
     stop = ("\nObservation",)
     expected = "lines `Thought 1: ...` / `Action 1: Search[...]` after the prompt"
 
-    def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
+    def open_turn(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        return self.render(prompt, steps)  # the model writes its whole turn, markers included
+
+    def render(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
         chunks: list[tuple[str, SpanKind | None]] = []
         for k, step in enumerate(steps, 1):
             if step.thought is not None:

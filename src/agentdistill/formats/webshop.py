@@ -32,6 +32,7 @@ that starts with ``WebShop`` outside an observation (the instruction page the ha
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agentdistill.errors import TrajectoryError
 from agentdistill.formats.base import join_chunks
@@ -94,11 +95,13 @@ class WebShopFormat:
 
     name = "webshop"
     separate_thinks = True  # a thought-only turn is answered "OK." and waits for its action
-    turn_prefix = ""  # the model writes its whole turn
     stop = ("\n",)
     expected = "lines `Action: think[...]` / `Action: search[...]` / `Action: click[...]` after the instruction"
 
-    def render(self, prompt: str, steps: Sequence[Step]) -> tuple[str, list[Span]]:
+    def open_turn(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
+        return self.render(prompt, steps)  # the model writes its whole turn, markers included
+
+    def render(self, prompt: str, steps: Sequence[Step], tokenizer: Any = None) -> tuple[str, list[Span]]:
         chunks: list[tuple[str, SpanKind | None]] = []
         for step in steps:
             if step.thought is not None:
