@@ -97,11 +97,14 @@ class HFPolicy:
         self.generator_seeded = False
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path, cfg: AgentConfig | None = None) -> "HFPolicy":
-        """Load a model directory or hub name (model + tokenizer) as a policy."""
-        from agentdistill.modeling import load_causal_lm, load_tokenizer
+    def from_pretrained(
+        cls, name_or_path: str | Path, cfg: AgentConfig | None = None, device: str = "auto", torch_dtype: str = "auto"
+    ) -> "HFPolicy":
+        """Load a model directory or hub name (model + tokenizer) as a policy, placed by
+        ``modeling.resolve_device_dtype(device, torch_dtype)`` (the GPU when there is one)."""
+        from agentdistill.modeling import load_agent_model, load_tokenizer
 
-        return cls(load_causal_lm(name_or_path), load_tokenizer(name_or_path), cfg)
+        return cls(load_agent_model(name_or_path, device, torch_dtype), load_tokenizer(name_or_path), cfg)
 
     @property
     def tokenizer(self) -> Any:

@@ -17,6 +17,7 @@ from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_epis
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
 from agentdistill.files import append_jsonl, read_jsonl_tolerant
+from agentdistill.modeling import DEVICE_HELP, DTYPE_HELP, TorchDtype, check_device_dtype
 from agentdistill.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ class CollectArgs:
     max_steps: int | None = field(default=None, metadata={"help": "Step cap per episode (default: the env's)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
+    torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
+
+    def __post_init__(self) -> None:
+        check_device_dtype(self.device, self.torch_dtype)
 
     def env_kwargs(self) -> dict:
         kw: dict = {"seed": self.env_seed}
@@ -109,7 +115,7 @@ def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
     else:
         if policy is None:
             cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
-            policy = HFPolicy.from_pretrained(args.agent, cfg)
+            policy = HFPolicy.from_pretrained(args.agent, cfg, args.device, args.torch_dtype)
 
         def on_done(rec: EpisodeRecord) -> None:
             rec.trajectory.meta["teacher"] = args.agent

@@ -19,6 +19,7 @@ from agentdistill.collect import CollectArgs
 from agentdistill.envs import make_env
 from agentdistill.files import atomic_write_json, atomic_write_jsonl
 from agentdistill.metrics import summarize_by_type
+from agentdistill.modeling import DEVICE_HELP, DTYPE_HELP, TorchDtype, check_device_dtype
 from agentdistill.trajectory import Trajectory, read_trajectories
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ class EvalArgs:
     )
     cot_matcher: str = field(default="rouge_l", metadata={"help": "CoT matcher: rouge_l | exact."})
     cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
+    torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
+
+    def __post_init__(self) -> None:
+        check_device_dtype(self.device, self.torch_dtype)
 
 
 def episode_row(rec: EpisodeRecord) -> dict[str, Any]:
@@ -71,7 +77,7 @@ def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
         reference = {t.id: t for t in read_trajectories(args.reference)}
     if policy is None:
         cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
-        policy = HFPolicy.from_pretrained(args.model, cfg)
+        policy = HFPolicy.from_pretrained(args.model, cfg, args.device, args.torch_dtype)
     bar = tqdm(total=len(tasks), desc=f"evaluate {args.env}/{args.split}", unit="ep")
     wins = [0]
 

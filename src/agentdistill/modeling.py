@@ -9,8 +9,9 @@ while asking the head for a single position (``logits_to_keep=1``).
 
 import inspect
 import logging
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -48,6 +49,81 @@ def load_causal_lm(name_or_path: str | Path, dtype: str = "float32") -> Any:
         raise ConfigError(
             f"cannot load a causal LM from {name_or_path!r} ({e}); pass a model directory or hub name"
         ) from None
+
+
+# Where ``collect``, ``evaluate`` and the ``run`` stages put the agent's model (help texts of their flags).
+DEVICE_HELP = (
+    "Where the agent's model runs: auto (cuda if a CUDA GPU is visible, else mps, else cpu) "
+    "| cpu | cuda | cuda:N | mps."
+)
+DTYPE_HELP = (
+    "Dtype of the agent's model: auto (float32 on cpu, bfloat16 on a CUDA GPU that supports it, else float16) "
+    "| float32 | bfloat16 | float16."
+)
+TorchDtype = Literal["auto", "float32", "bfloat16", "float16"]
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_dtype(device: str, torch_dtype: str, flag: str = "--") -> None:
+    """Raise a one-line ``ConfigError`` unless ``device`` and ``torch_dtype`` are values the flags accept;
+    ``flag`` prefixes the option names in the message (``--`` for a CLI flag, ``collect.`` in a run config)."""
+    if not isinstance(device, str) or not _DEVICE_RE.fullmatch(device):
+        raise ConfigError(f"{flag}device {device!r}: choose auto, cpu, cuda, cuda:N (N = GPU index) or mps")
+    if torch_dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise ConfigError(f"{flag}torch_dtype {torch_dtype!r}: choose auto, float32, bfloat16 or float16")
+
+
+def resolve_device_dtype(device: str = "auto", torch_dtype: str = "auto") -> tuple[torch.device, torch.dtype]:
+    """The device and dtype the agent's model runs in (DESIGN §8: fp32 on CPU, bf16 on GPUs that support it).
+
+    ``auto`` device: ``cuda`` (the current CUDA device) when CUDA is available, else ``mps``, else
+    ``cpu``. ``auto`` dtype: float32 on a CPU, bfloat16 on a CUDA device that computes in it natively,
+    float16 on other accelerators. Nothing is allocated on the device.
+
+    Raises:
+        ConfigError: for a value the flags do not accept, or a device that is not there.
+    """
+    check_device_dtype(device, torch_dtype)
+    if device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA device is visible to torch; use --device auto or cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible (cuda:0..); pick another"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: MPS is not available on this machine; use --device auto or cpu")
+    if torch_dtype != "auto":
+        return dev, getattr(torch, torch_dtype)
+    if dev.type == "cpu":
+        return dev, torch.float32
+    if dev.type == "cuda":
+        return dev, torch.bfloat16 if _native_bf16() else torch.float16
+    return dev, torch.float16
+
+
+def _native_bf16() -> bool:
+    """Whether the current CUDA device computes in bfloat16 natively (emulated bf16 is slower than fp16)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # torch < 2.3 has no emulation flag
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def load_agent_model(name_or_path: str | Path, device: str = "auto", torch_dtype: str = "auto") -> Any:
+    """``load_causal_lm`` in the resolved dtype, moved to the resolved device (``resolve_device_dtype``)."""
+    dev, dtype = resolve_device_dtype(device, torch_dtype)
+    model = load_causal_lm(name_or_path, dtype=str(dtype).removeprefix("torch.")).to(dev)
+    logger.info("%s: on %s in %s", name_or_path, dev, str(dtype).removeprefix("torch."))
+    return model
 
 
 def student_from_config(config_path: str | Path, seed: int = 0) -> Any:

@@ -487,10 +487,12 @@ class Pipeline:
         tmp.rename(tok_dir)
 
     # ------------------------------------------------------------------ policy
-    def _policy(self, model_dir: Path, batch_size: int, max_new_tokens: int) -> Any:
+    def _policy(self, model_dir: Path, spec: Any) -> Any:
+        """The agent for the collect or evaluate stage, on ``spec.device`` in ``spec.torch_dtype``."""
         from agentdistill.agent import AgentConfig, HFPolicy
 
-        return HFPolicy.from_pretrained(model_dir, AgentConfig(max_new_tokens=max_new_tokens, batch_size=batch_size))
+        cfg = AgentConfig(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size)
+        return HFPolicy.from_pretrained(model_dir, cfg, spec.device, spec.torch_dtype)
 
     # ------------------------------------------------------------------ 2. collect
     def stage_collect(self) -> None:
@@ -506,7 +508,7 @@ class Pipeline:
         from agentdistill.collect import CollectArgs, collect
 
         t0 = time.time()
-        policy = self._policy(self.teacher_dir, cfg.collect.batch_size, cfg.collect.max_new_tokens)
+        policy = self._policy(self.teacher_dir, cfg.collect)
         files, per_env = [], {}
         for env in cfg.envs:
             # every attempt is written (the sidecar makes reruns resume); the merge below keeps the successes
@@ -523,6 +525,8 @@ class Pipeline:
                 max_new_tokens=cfg.collect.max_new_tokens,
                 max_steps=cfg.collect.max_steps,
                 env_seed=cfg.env_seed,
+                device=cfg.collect.device,
+                torch_dtype=cfg.collect.torch_dtype,
             )
             collect(args, policy=policy)
             rows = read_jsonl_tolerant(out)
@@ -629,7 +633,7 @@ class Pipeline:
                 continue
             out = self.eval_path(key, env)
             if policy is None:
-                policy = self._policy(model_dir, ecfg.batch_size, ecfg.max_new_tokens)
+                policy = self._policy(model_dir, ecfg)
             ref = self.eval_path("teacher", env).with_name(f"{env}.trajectories.jsonl") if reference else None
             args = EvalArgs(
                 model=str(model_dir),
@@ -644,6 +648,8 @@ class Pipeline:
                 env_seed=self.cfg.env_seed,
                 cot_matcher=ecfg.cot_matcher,
                 cot_threshold=ecfg.cot_threshold,
+                device=ecfg.device,
+                torch_dtype=ecfg.torch_dtype,
             )
             m = evaluate(args, policy=policy)["overall"]
             print(

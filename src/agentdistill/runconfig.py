@@ -69,6 +69,8 @@ class CollectSpec:
     batch_size: int = 64
     max_new_tokens: int = 64
     max_steps: int | None = None  # step cap per episode (None = each env's own)
+    device: str = "auto"  # where the teacher runs: auto | cpu | cuda | cuda:N | mps (modeling.DEVICE_HELP)
+    torch_dtype: str = "auto"  # auto = float32 on cpu, bfloat16 on a GPU that supports it, else float16
 
 
 @dataclass
@@ -88,6 +90,8 @@ class EvalSpec:
     max_steps: int | None = None  # step cap per episode (None = each env's own); failures count at the cap
     cot_matcher: str = "rouge_l"
     cot_threshold: float = 0.7
+    device: str = "auto"  # where the evaluated models run: auto | cpu | cuda | cuda:N | mps
+    torch_dtype: str = "auto"  # auto = float32 on cpu, bfloat16 on a GPU that supports it, else float16
 
 
 @dataclass
@@ -212,6 +216,10 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
         distill=distill,
         evaluate=_section(EvalSpec, data.get("evaluate"), f"{where}: evaluate"),
     )
+    from agentdistill.modeling import check_device_dtype
+
+    for name, spec in (("collect", cfg.collect), ("evaluate", cfg.evaluate)):
+        check_device_dtype(spec.device, spec.torch_dtype, f"{where}: {name}.")
     if cfg.evaluate.split not in ("train", "dev", "test"):
         raise ConfigError(f"{where}: evaluate.split must be train, dev or test")
     # build every cell's training arguments once so a bad option fails now, not after an hour

@@ -8,6 +8,7 @@ processes), and adds per-span metrics to the logs.
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,10 @@ class DistillConfig(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        if launched_processes() > 1 and not self.use_cpu and not _distributed_accelerator():
+            # accelerate's torchrun launcher on a machine without GPUs: without this each process
+            # would train alone on all the data; with it they form one gloo process group.
+            self.use_cpu = True
         super().__post_init__()
         if self.divergence not in KINDS:
             raise ConfigError(f"--divergence {self.divergence}: choose one of {', '.join(KINDS)}")
@@ -155,6 +160,33 @@ class DistillConfig(TrainingArguments):
                 f"--curriculum_weights must be three numbers α,β,γ like 1,1,1; got {self.curriculum_weights!r}"
             )
         return w  # type: ignore[return-value]
+
+
+def launched_processes() -> int:
+    """How many processes the launcher started (``WORLD_SIZE``), 1 without a launcher.
+
+    Raises:
+        ConfigError: when ``accelerate launch`` was asked for several processes but started only
+            this one (its simple launcher, used on a CPU without ``--multi_gpu`` and on one GPU).
+    """
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1"))
+    mpi = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    if world == 1 and "ACCELERATE_USE_CPU" in env and "MASTER_PORT" in env and not any(k in env for k in mpi):
+        raise ConfigError(
+            "accelerate launch started 1 process although --num_processes > 1 was asked for; add --multi_gpu "
+            "(without GPUs too: accelerate starts several processes only through torchrun; README: Several processes)"
+        )
+    return world
+
+
+def _distributed_accelerator() -> bool:
+    """Whether there is an accelerator that several training processes can share a process group on."""
+    if torch.cuda.is_available():
+        return True
+    acc = getattr(torch, "accelerator", None)
+    dev = acc.current_accelerator() if acc is not None and hasattr(acc, "current_accelerator") else None
+    return dev is not None and dev.type != "mps"  # MPS has no distributed backend
 
 
 def _shifted(inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -226,6 +258,12 @@ class DistillTrainer(Trainer):
         if live and teacher is None:
             raise ConfigError(f"--loss {args.loss} needs --teacher (only sft trains without one)")
         super().__init__(model=model, args=args, **kwargs)
+        world = launched_processes()
+        if world > 1 and self.accelerator.num_processes != world:
+            raise ConfigError(
+                f"the launcher started {world} processes but training runs in {self.accelerator.num_processes}: "
+                "each would train alone on all the data; launch as the README's 'Several processes' section shows"
+            )
         self.add_callback(_TrainLogCallback())
         self.teacher = None
         if teacher is not None and not live and args.loss != "sft":
@@ -332,6 +370,15 @@ class DistillTrainer(Trainer):
         denom = c["reason"] + c["act"] if args.normalize == "token" else c["spans"]
         return (lam_r * sums["reason_sum"] + lam_a * sums["act_sum"]) / max(denom, 1.0)
 
+    def _global_stats(self) -> dict[str, float]:
+        """This logging window's span sums and counts, summed over all processes (rank 0's share is not the run)."""
+        keys = [f"{stat}_{kind}" for kind in ("reason", "act") for stat in ("sum", "n", "agree")] + ["tokens"]
+        values = [self._stats.get(k, 0.0) for k in keys]
+        if self.accelerator.num_processes > 1:
+            t = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
+            values = self.accelerator.reduce(t, reduction="sum").tolist()
+        return dict(zip(keys, values, strict=True))
+
     def _accumulate(
         self, per_pos: torch.Tensor, agree: torch.Tensor, r: torch.Tensor, a: torch.Tensor, tokens: int
     ) -> None:
@@ -343,10 +390,12 @@ class DistillTrainer(Trainer):
         s["tokens"] = s.get("tokens", 0.0) + tokens
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._stats:
-            s, now = self._stats, time.perf_counter()
+        # Every rank logs the training loss at the same step (the Trainer gathers it), so the reduce cannot hang.
+        s = self._global_stats() if "loss" in logs else {}
+        if s.get("tokens"):
+            now = time.perf_counter()
             for kind, key in (("reason", "cot"), ("act", "act")):
-                n = s.get(f"n_{kind}", 0.0)
+                n = s[f"n_{kind}"]
                 logs[f"loss_{key}"] = s[f"sum_{kind}"] / n if n else 0.0
                 logs[f"top1_agree_{kind}"] = s[f"agree_{kind}"] / n if n else 0.0
                 logs[f"{kind}_tokens"] = int(n)
