@@ -21,7 +21,7 @@ class _MustNotRun:
     def count_tokens(self, text):
         return 0
 
-    def generate(self, contexts, stop):
+    def generate(self, contexts, fmt):
         raise AssertionError(f"generate called for {len(contexts)} episode(s)")
 
 

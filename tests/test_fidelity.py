@@ -56,7 +56,8 @@ def tokenizers():
 
 
 class Memorised(torch.nn.Module):
-    """Continues a context only if its ids are a training prefix that ends at a turn boundary.
+    """Continues a context only if its ids are a training prefix that ends at a turn boundary, with the
+    training ids that follow, one token at a time until the agent's stopping criteria say stop.
 
     ``table`` maps those ids to the continuations, in transcript order: a left-cut window can be the
     same at two turns of one transcript (the same page seen twice), and the agent reaches them in order.
@@ -68,19 +69,26 @@ class Memorised(torch.nn.Module):
         self.config = SimpleNamespace(max_position_embeddings=max_position_embeddings)
         self.table, self.hits, self.misses = table, 0, []
 
-    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, **_):
+    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, stopping_criteria, **_):
         rows = []
         for ids, keep in zip(input_ids.tolist(), attention_mask.tolist(), strict=True):
             context = tuple(i for i, k in zip(ids, keep, strict=True) if k)
             if self.table.get(context):
                 self.hits += 1
-                rows.append(self.table[context].pop(0)[:max_new_tokens])
+                rows.append(self.table[context].pop(0))
             else:
                 self.misses.append(context)
                 rows.append([])
-        width = max(len(r) for r in rows)
-        new = torch.tensor([r + [pad_token_id] * (width - len(r)) for r in rows], dtype=torch.long)
-        return torch.cat([input_ids, new.reshape(len(rows), width)], dim=1)
+        out, done = input_ids, torch.tensor([not r for r in rows])
+        for t in range(max_new_tokens):
+            if done.all():
+                break
+            step = [pad_token_id if d or t >= len(r) else r[t] for r, d in zip(rows, done.tolist(), strict=True)]
+            out = torch.cat([out, torch.tensor(step).reshape(-1, 1)], dim=1)
+            done |= torch.tensor([t + 1 >= len(r) for r in rows])
+            for criterion in stopping_criteria:
+                done |= criterion(out, None)
+        return out
 
 
 def _turn_starts(ex):
@@ -98,52 +106,58 @@ def _replay(env, trajs, tok, fmt, cut=False):
     trajs = [dataclasses.replace(t, format=fmt) for t in trajs]
     examples = encode_records(trajs, tok, max_length=10**6)  # the training path: segment -> build_masks
     budget = 2 * max(_turn_starts(ex)[0] for ex in examples) + 8 if cut else 10**6
-    max_context = budget + MAX_NEW
-    table = {}
+    table, supervised = {}, {}
     for ex in examples:
-        starts = _turn_starts(ex)
-        for a in starts:
+        supervised[ex.meta["id"]] = ex.num_reason + ex.num_act
+        for a in _turn_starts(ex):
             n = next((t for t in range(a, len(ex)) if not (ex.reason_mask[t] or ex.act_mask[t])), len(ex)) - a
             assert n <= MAX_NEW, "an expert turn is longer than the agent generates"
             context = fit_length(ex.slice(range(a)), budget, "left")[0]  # training's left cut of that prefix
             table.setdefault(tuple(context.input_ids), []).append(ex.input_ids[a:])
-    model = Memorised(table, max_context)
+    model = Memorised(table, budget + MAX_NEW)
     policy = HFPolicy(model, tok, AgentConfig(max_new_tokens=MAX_NEW, batch_size=4))
     records = run_episodes(env, [t.id for t in trajs], policy, fmt=fmt)
     # the model writes a thought and its action in one turn, or (separate_thinks) in two
     separate = get_format(fmt).separate_thinks
-    turns = sum(
-        (s.thought is not None) + (s.action is not None) if separate else (s.thought, s.action) != (None, None)
+    turns = {
+        t.id: sum(
+            (s.thought is not None) + (s.action is not None) if separate else (s.thought, s.action) != (None, None)
+            for s in t.steps
+        )
         for t in trajs
-        for s in t.steps
-    )
+    }
     n_cut = sum(a > budget for ex in examples for a in _turn_starts(ex))
-    return records, trajs, model, turns, n_cut
+    return SimpleNamespace(records=records, trajs=trajs, model=model, turns=turns, supervised=supervised, n_cut=n_cut)
 
 
-def _assert_replayed(records, trajs, model, turns):
-    assert model.misses == [], (
-        f"{len(model.misses)} of {model.hits + len(model.misses)} contexts are no training prefix"
+def _assert_replayed(r, last_newline_generated=True):
+    """Every context was a training prefix, every episode replayed its expert, and the agent generated
+    exactly the supervised tokens (chat stops at its end-of-turn marker, before the newline after it)."""
+    assert r.model.misses == [], (
+        f"{len(r.model.misses)} of {r.model.hits + len(r.model.misses)} contexts are no training prefix"
     )
-    assert model.hits == turns
-    for rec, traj in zip(records, trajs, strict=True):
+    assert r.model.hits == sum(r.turns.values())
+    for rec, traj in zip(r.records, r.trajs, strict=True):
         assert rec.trajectory.steps == traj.steps
         assert rec.success and rec.invalid == 0
+        want = r.supervised[traj.id]
+        if last_newline_generated:
+            assert rec.gen_tokens == want
+        else:
+            assert want - r.turns[traj.id] <= rec.gen_tokens <= want
 
 
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
 @pytest.mark.parametrize("env", ENVS)
 def test_agent_context_is_the_training_prefix_at_every_turn(env, family, experts, tokenizers):
     fmt = make_env(env).format
-    records, trajs, model, turns, _ = _replay(env, experts[env], tokenizers[family], fmt)
-    _assert_replayed(records, trajs, model, turns)
+    _assert_replayed(_replay(env, experts[env], tokenizers[family], fmt))
 
 
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
 @pytest.mark.parametrize("env", ENVS)
 def test_chat_format_agent_context_is_the_training_prefix(env, family, experts, tokenizers):
-    records, trajs, model, turns, _ = _replay(env, experts[env], tokenizers[family], "chat")
-    _assert_replayed(records, trajs, model, turns)
+    _assert_replayed(_replay(env, experts[env], tokenizers[family], "chat"), last_newline_generated=False)
 
 
 # A Qwen2.5-style template (Hermes tool calls, tool answers as user turns), written for this test.
@@ -171,18 +185,18 @@ QWEN_LIKE_TEMPLATE = (
 def test_chat_template_agent_context_is_the_training_prefix(env, family, experts, tokenizers):
     tok = copy.deepcopy(tokenizers[family])
     tok.chat_template = QWEN_LIKE_TEMPLATE
-    records, trajs, model, turns, _ = _replay(env, experts[env], tok, "chat")
-    assert "<tool_response>" in segment(trajs[0], tokenizer=tok).text  # training renders with the template
-    _assert_replayed(records, trajs, model, turns)
+    r = _replay(env, experts[env], tok, "chat")
+    assert "<tool_response>" in segment(r.trajs[0], tokenizer=tok).text  # training renders with the template
+    _assert_replayed(r, last_newline_generated=False)
 
 
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
 @pytest.mark.parametrize("env", ENVS)
 def test_left_cut_context_is_training_left_truncation(env, family, experts, tokenizers):
     fmt = make_env(env).format
-    records, trajs, model, turns, n_cut = _replay(env, experts[env], tokenizers[family], fmt, cut=True)
-    assert n_cut >= 3, "too few contexts are long enough to be cut"
-    _assert_replayed(records, trajs, model, turns)
+    r = _replay(env, experts[env], tokenizers[family], fmt, cut=True)
+    assert r.n_cut >= 3, "too few contexts are long enough to be cut"
+    _assert_replayed(r)
 
 
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)

@@ -41,7 +41,7 @@ class _Sequence:
     def count_tokens(self, text):
         return len(text.split())
 
-    def generate(self, contexts, stop):
+    def generate(self, contexts, fmt):
         return [Generation(self.outputs.pop(0), 1) for _ in contexts]
 
 

@@ -86,7 +86,7 @@ def test_marker_belongs_to_span_it_opens(name):
         "alfworld": [(R, "> think: Think.\n"), (A, "> look\n")],
         "webshop": [(R, "Action: think[Think.]\n"), (A, "Action: look\n")],
         "chat": [
-            (R, "Think."),
+            (R, "Think.\n"),
             (A, '<tool_call>\n{"name": "act", "arguments": {"command": "look"}}\n</tool_call><|im_end|>\n'),
         ],
     }

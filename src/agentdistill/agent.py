@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from agentdistill.envs import make_env
-from agentdistill.formats import get_format
+from agentdistill.formats import TrajectoryFormat, get_format
 from agentdistill.masks import context_ids, piece_encoder
 from agentdistill.trajectory import Span, Step, Trajectory
 
@@ -70,17 +71,28 @@ class Policy(Protocol):
     """What the agent loop asks of a model. A policy with a ``tokenizer`` attribute gets its contexts
     rendered with that tokenizer's chat template (chat format), exactly as training renders them."""
 
-    def generate(self, contexts: Sequence[Context], stop: Sequence[str]) -> list[Generation]:
-        """Continue every context; the text of each generation is cut at the first stop string."""
+    def generate(self, contexts: Sequence[Context], fmt: TrajectoryFormat) -> list[Generation]:
+        """Continue every context for one turn; each text is cut where ``fmt.turn_end`` says the turn ends."""
         ...
 
     def count_tokens(self, text: str) -> int: ...
 
 
-def cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    """Text up to the first stop string (the stop itself dropped)."""
-    cut = min((i for s in stop if (i := text.find(s)) != -1), default=len(text))
-    return text[:cut]
+def cut_turn(text: str, fmt: TrajectoryFormat) -> str:
+    """``text`` up to the end of the model's turn (``fmt.turn_end``), all of it if the turn is unfinished."""
+    end = fmt.turn_end(text)
+    return text if end is None else text[:end]
+
+
+class _TurnEnd(StoppingCriteria):
+    """Stops each row once its generated text holds a whole turn (``fmt.turn_end``)."""
+
+    def __init__(self, fmt: TrajectoryFormat, decode: Callable[[list[int]], str], width: int) -> None:
+        self.fmt, self.decode, self.width = fmt, decode, width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        done = [self.fmt.turn_end(self.decode(row[self.width :])) is not None for row in input_ids.tolist()]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class HFPolicy:
@@ -118,7 +130,7 @@ class HFPolicy:
         return context_ids(context.text, context.spans, self.tok, self.max_context - self.cfg.max_new_tokens)
 
     @torch.no_grad()
-    def generate(self, contexts: Sequence[Context], stop: Sequence[str]) -> list[Generation]:
+    def generate(self, contexts: Sequence[Context], fmt: TrajectoryFormat) -> list[Generation]:
         cfg = self.cfg
         if not self.generator_seeded:
             torch.manual_seed(cfg.seed)
@@ -139,8 +151,7 @@ class HFPolicy:
                 input_ids=ids,
                 attention_mask=attn,
                 pad_token_id=pad,
-                stop_strings=list(stop),
-                tokenizer=self.tok,
+                stopping_criteria=StoppingCriteriaList([_TurnEnd(fmt, decoder.decode, width)]),
                 eos_token_id=self.tok.eos_token_id,
                 **kwargs,
             )[:, width:]
@@ -148,7 +159,7 @@ class HFPolicy:
                 n = len(row)
                 while n and row[n - 1] == pad:
                     n -= 1  # finished sequences are padded to the batch's longest generation
-                out.append(Generation(cut_at_stop(decoder.decode(row[:n]), stop), n))
+                out.append(Generation(cut_turn(decoder.decode(row[:n]), fmt), n))
         return out
 
 
@@ -244,7 +255,7 @@ def run_episodes(
             text, spans = fmt.open_turn(e.prompt, steps, tokenizer)  # rendered as training renders it
             contexts.append(Context(text, tuple(spans)))
         t = time.perf_counter()
-        gens = policy.generate(contexts, fmt.stop)
+        gens = policy.generate(contexts, fmt)
         dt = (time.perf_counter() - t) / len(active)
         for e, g in zip(active, gens, strict=True):
             e.gen_tokens += g.num_tokens

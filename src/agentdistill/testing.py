@@ -204,12 +204,12 @@ class ScriptedPolicy:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, contexts: Sequence[Any], stop: Sequence[str]) -> list[Any]:
-        from agentdistill.agent import Generation, cut_at_stop
+    def generate(self, contexts: Sequence[Any], fmt: Any) -> list[Any]:
+        from agentdistill.agent import Generation, cut_turn
 
         out = []
         for text in (c.text for c in contexts):
             full = next((f for f in self.full_texts if f.startswith(text) and len(f) > len(text)), None)
-            cont = cut_at_stop(full[len(text) :], stop) if full is not None else self.fallback
+            cont = cut_turn(full[len(text) :], fmt) if full is not None else self.fallback
             out.append(Generation(cont, len(cont.split())))
         return out

@@ -47,7 +47,7 @@ CHATML = (
 )
 
 CHATML_SPANS = [
-    (R, "A mug is likely on a countertop."),
+    (R, "A mug is likely on a countertop.\n"),
     (A, '<tool_call>\n{"name": "act", "arguments": {"command": "go to countertop 1"}}\n</tool_call><|im_end|>\n'),
     (
         A,
@@ -140,7 +140,7 @@ def test_chat_template_reason_is_the_content_and_act_covers_the_call(chat_tok):
         "<|start|>assistant\nI hold the mug; the task needs it clean.<|end|>\n"
     )
     assert texts(text, spans) == [
-        (R, "A mug is likely on a countertop."),
+        (R, "A mug is likely on a countertop.\n"),
         (A, '[CALL] act {"command": "go to countertop 1"}<|end|>\n'),
         (A, '[CALL] act {"command": "take mug 1 from countertop 1"}<|end|>\n'),
         (R, "I hold the mug; the task needs it clean.<|end|>\n"),
@@ -157,7 +157,7 @@ def test_chat_template_masks_follow_the_spans(chat_tok):
     text, spans = render_messages(MESSAGES, chat_tok)
     enc = build_masks(text, spans, chat_tok)
     reason = chat_tok.decode([t for t, m in zip(enc.input_ids, enc.reason_mask, strict=True) if m])
-    assert reason.startswith("A mug is likely on a countertop.I hold the mug")
+    assert reason.startswith("A mug is likely on a countertop.\nI hold the mug")
     acted = chat_tok.decode([t for t, m in zip(enc.input_ids, enc.act_mask, strict=True) if m])
     assert acted.startswith('[CALL] act {"command": "go to countertop 1"}<|end|>\n[CALL] act')
 

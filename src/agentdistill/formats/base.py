@@ -13,6 +13,11 @@ from typing import Any, Protocol
 from agentdistill.trajectory import Span, SpanKind, Step
 
 
+def first_stop(text: str, stop: Sequence[str]) -> int | None:
+    """Index of the first occurrence of any stop string in ``text``, or ``None``."""
+    return min((i for s in stop if (i := text.find(s)) != -1), default=None)
+
+
 def join_chunks(prompt: str, chunks: Sequence[tuple[str, SpanKind | None]]) -> tuple[str, list[Span]]:
     """The prompt (ending in a newline), then each ``(text, kind)`` chunk; a chunk with a kind is a span.
 
@@ -62,6 +67,12 @@ class TrajectoryFormat(Protocol):
 
     def detect(self, text: str) -> bool:
         """Whether ``text`` looks like a transcript of this format (used by ``--format auto``)."""
+        ...
+
+    def turn_end(self, generated: str) -> int | None:
+        """Where the model's turn ends in what it generated so far (``generated[:i]`` is the turn, the
+        newline closing its last span excluded), or ``None`` while the turn is unfinished. The agent
+        stops generating there: what a model writes after its last span was never supervised."""
         ...
 
     def parse_output(self, generated: str) -> tuple[str | None, str | None]:

@@ -25,11 +25,12 @@ no ``chat_template``)::
 Span rule, for any template. Each message's text is the difference between the template's
 render of ``messages[:i+1]`` and of ``messages[:i]``. Non-assistant messages and the assistant
 role header (the text before where the template puts a probe content) are context. In an assistant message the
-``content``, exactly where it occurs, is REASON; the tool-call text, from the first non-space
-character after the content to the end of the message's text, is ACT: it includes the
-end-of-turn marker (and the template's newline after it), which the model generates. Without
-tool calls, REASON runs from the content to the end of the message's text. Whitespace between
-content and tool call is in neither span.
+``content``, exactly where it occurs, and the whitespace after it up to the tool call (the
+newline that ends a thought) is REASON; the rest of the message's text is ACT: the tool calls
+and the end-of-turn marker (and the template's newline after it), which the model generates.
+Without tool calls, REASON runs from the content to the end of the message's text. Every
+character from where the content starts to the end of the message is in a span: the agent's
+model writes all of it.
 """
 
 import json
@@ -39,6 +40,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentdistill.errors import TrajectoryError
+from agentdistill.formats.base import first_stop
 from agentdistill.trajectory import Span, SpanKind, Step
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -108,9 +110,8 @@ def _render_chatml(messages: Sequence[dict[str, Any]], tools: list[dict[str, Any
         elif not calls:
             add(f"{content}{IM_END}\n", SpanKind.REASON if content.strip() else None)
         else:
-            if content:
-                add(content, SpanKind.REASON if content.strip() else None)
-                add("\n")
+            if content:  # the newline that ends the thought belongs to it
+                add(content + "\n", SpanKind.REASON if content.strip() else None)
             add("\n".join(_call_text(c) for c in calls) + f"{IM_END}\n", SpanKind.ACT)
     return "".join(parts), spans
 
@@ -127,14 +128,14 @@ def _assistant_spans(text: str, body: int, end: int, content: str, calls: list[d
             raise TrajectoryError(f"messages[{i}]: the chat template does not write the assistant content verbatim")
         if not calls:
             return [Span(SpanKind.REASON, at, end)]  # the end-of-turn marker is generated: it closes the REASON
-        spans.append(Span(SpanKind.REASON, at, at + len(content)))
         pos = at + len(content)
+        while pos < end and text[pos].isspace():
+            pos += 1  # the newline that ends the thought belongs to it
+        spans.append(Span(SpanKind.REASON, at, pos))
     elif not calls:
         return []
     if not any(c["function"]["name"] in text[pos:end] for c in calls):
         raise TrajectoryError(f"messages[{i}]: the chat template does not render `tool_calls`; use one that does")
-    while pos < end and text[pos].isspace():
-        pos += 1
     return [*spans, Span(SpanKind.ACT, pos, end)]
 
 
@@ -325,10 +326,10 @@ class ChatFormat:
             if tc == -1:
                 spans += [Span(SpanKind.REASON, body, end)] if m.group(2).strip() else []
                 continue
-            content_end = body + tc - (tc > 0 and m.group(2)[tc - 1] == "\n")  # the separator is context
-            if text[body:content_end].strip():
-                spans.append(Span(SpanKind.REASON, body, content_end))
-            spans.append(Span(SpanKind.ACT, body + tc, end))
+            if m.group(2)[:tc].strip():  # the thought, with the newline that ends it, then the calls
+                spans += [Span(SpanKind.REASON, body, body + tc), Span(SpanKind.ACT, body + tc, end)]
+            else:
+                spans.append(Span(SpanKind.ACT, body, end))
         return spans
 
     def parse(self, text: str) -> tuple[str, list[Step]]:
@@ -349,6 +350,9 @@ class ChatFormat:
 
     def detect(self, text: str) -> bool:
         return f"{IM_START}assistant" in text
+
+    def turn_end(self, generated: str) -> int | None:
+        return first_stop(generated, self.stop)
 
     def parse_output(self, generated: str) -> tuple[str | None, str | None]:
         header = f"{IM_START}assistant\n"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentdistill.errors import TrajectoryError
-from agentdistill.formats.base import join_chunks
+from agentdistill.formats.base import first_stop, join_chunks
 from agentdistill.trajectory import Span, SpanKind, Step
 
 _MARKER = re.compile(r"(Thought|Action|Observation)[ \t]*(\d+)[ \t]*:[ \t]?")
@@ -163,6 +163,13 @@ class ReactFormat:
 
     def detect(self, text: str) -> bool:
         return _DETECT.search(text) is not None
+
+    def turn_end(self, generated: str) -> int | None:
+        # a turn is a thought and an action: it ends with the action's line (or at "Observation", if written)
+        end = first_stop(generated, self.stop)
+        action = next((it for it in _items(generated, _OUTPUT_MARKER) if it.kind == "Action"), None)
+        nl = generated.find("\n", action.body) if action is not None else -1
+        return nl if nl != -1 and (end is None or nl < end) else end
 
     def parse_output(self, generated: str) -> tuple[str | None, str | None]:
         thought = action = None

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentdistill.errors import TrajectoryError
-from agentdistill.formats.base import join_chunks
+from agentdistill.formats.base import first_stop, join_chunks
 from agentdistill.trajectory import Span, SpanKind, Step
 
 _ACTION = re.compile(r"Action[ \t]*:[ \t]?")
@@ -152,6 +152,9 @@ class WebShopFormat:
 
     def detect(self, text: str) -> bool:
         return _DETECT.search(text) is not None
+
+    def turn_end(self, generated: str) -> int | None:
+        return first_stop(generated, self.stop)
 
     def parse_output(self, generated: str) -> tuple[str | None, str | None]:
         line = generated.lstrip().split("\n", 1)[0].strip()
