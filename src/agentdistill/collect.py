@@ -3,7 +3,8 @@
     agentdistill collect --env alfworld --agent expert --split train --episodes 500 --out trajs.jsonl
 
 Each finished episode is appended (one fsynced line), so an interrupted run loses at most the
-episodes in flight, and a rerun skips every task already attempted.
+episodes in flight, and a rerun skips every task already attempted. A lock beside ``--out``
+(``<out>.lock``) keeps a second ``collect`` on the same file out while one runs.
 """
 
 import logging
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
-from agentdistill.files import append_jsonl, read_jsonl_tolerant, repair_jsonl_tail
+from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
 from agentdistill.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,17 @@ def _progress_path(out: Path) -> Path:
 
 
 def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
-    """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call."""
+    """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call.
+
+    Raises:
+        ConfigError: another ``collect`` is writing the same ``--out``.
+    """
+    # Two writers would both see a task as not done and both append it (duplicate rows).
+    with exclusive_lock(args.out, "collect"):
+        return _collect(args, policy)
+
+
+def _collect(args: CollectArgs, policy: HFPolicy | None) -> dict:
     out = Path(args.out)
     env = make_env(args.env, **args.env_kwargs())
     tasks = env.task_ids(args.split)[: args.episodes]

@@ -1,4 +1,4 @@
-"""Atomic file writes, JSONL append/read/repair and stage done-markers, so every output can be resumed.
+"""Atomic file writes, JSONL append/read/repair, output locks and stage done-markers, so every output can be resumed.
 
 A file is written to a temporary name in the same directory and renamed into place, so a reader
 never sees half a file. A JSONL file is appended one fsynced line at a time; a line torn by a
@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from agentdistill.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,36 @@ def repair_jsonl_tail(path: str | Path) -> bool:
     with path.open("ab") as f:
         f.write(b"\n")
     return False
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an OS advisory lock (``flock``) on ``<path>.lock`` for the block, or fail at once if another process does.
+
+    The kernel drops the lock when the holder exits however it exits, so a killed process never
+    leaves a stale lock behind. The lock file itself stays: removing it would let two processes
+    lock two different files of the same name.
+
+    Raises:
+        ConfigError: another process holds the lock; ``what`` names the command, e.g. ``"collect"``.
+    """
+    import fcntl
+
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{path} is being written by another `{what}` process (it holds {lock}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def read_jsonl_tolerant(path: str | Path) -> list[dict[str, Any]]:
