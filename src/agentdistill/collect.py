@@ -3,10 +3,10 @@
     agentdistill collect --env alfworld --agent expert --split train --episodes 500 --out trajs.jsonl
 
 Each finished episode is appended (one fsynced line), so an interrupted run loses at most the
-episodes in flight, and a rerun skips every task already attempted.
+episodes in flight, and a rerun skips every task already attempted. A lock beside ``--out``
+(``<out>.lock``) keeps a second ``collect`` on the same file out while one runs.
 """
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
-from agentdistill.files import append_jsonl, read_jsonl_tolerant
+from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
 from agentdistill.modeling import DEVICE_HELP, DTYPE_HELP, TorchDtype, check_device_dtype
 from agentdistill.trajectory import Trajectory
 
@@ -61,37 +61,23 @@ def _progress_path(out: Path) -> Path:
     return out.with_name(out.name + ".attempted")
 
 
-def _repair_tail(path: Path) -> None:
-    """End ``path`` with a newline before appending to it.
-
-    A crash mid-append leaves a partial last line with no newline; the next append would be glued
-    onto it and that record lost too. A partial line is cut (its episode is rerun); a complete
-    record that only lacks its newline (a hand-edited file) gets one.
-    """
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return
-    cut = data.rfind(b"\n") + 1
-    try:
-        json.loads(data[cut:])
-    except ValueError:
-        logger.warning("%s: dropping a partial last line left by an interrupted write; its task is rerun", path)
-        with path.open("r+b") as f:
-            f.truncate(cut)
-        return
-    with path.open("ab") as f:
-        f.write(b"\n")
-
-
 def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
-    """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call."""
+    """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call.
+
+    Raises:
+        ConfigError: another ``collect`` is writing the same ``--out``.
+    """
+    # Two writers would both see a task as not done and both append it (duplicate rows).
+    with exclusive_lock(args.out, "collect"):
+        return _collect(args, policy)
+
+
+def _collect(args: CollectArgs, policy: HFPolicy | None) -> dict:
     out = Path(args.out)
     env = make_env(args.env, **args.env_kwargs())
     tasks = env.task_ids(args.split)[: args.episodes]
     for path in (out, _progress_path(out)):
-        _repair_tail(path)
+        repair_jsonl_tail(path)  # a line cut by a crash: its task is not in `done` below, so it is rerun
     done = {r["id"] for r in read_jsonl_tolerant(_progress_path(out))} | {
         r.get("id") for r in read_jsonl_tolerant(out)
     }

@@ -1,17 +1,23 @@
-"""Atomic file writes, JSONL append/read and stage done-markers, so every output can be resumed.
+"""Atomic file writes, JSONL append/read/repair, output locks and stage done-markers, so every output can be resumed.
 
 A file is written to a temporary name in the same directory and renamed into place, so a reader
-never sees half a file. A stage writes its ``.done`` marker last: its existence means the stage
-completed.
+never sees half a file. A JSONL file is appended one fsynced line at a time; a line torn by a
+crash is cut before the next append. A stage writes its ``.done`` marker last: its existence means
+the stage completed.
 """
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from agentdistill.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 _UMASK = os.umask(0)  # read once: mkstemp creates 0600 files, outputs get the usual 0666 & ~umask
 os.umask(_UMASK)
@@ -82,6 +88,63 @@ def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def repair_jsonl_tail(path: str | Path) -> bool:
+    """End ``path`` with a newline before appending to it; returns whether a partial line was cut.
+
+    A crash mid-append leaves a partial last line with no newline; the next append would be glued
+    onto it and that record lost too. A partial line is cut (its record is redone by the caller); a
+    complete record that only lacks its newline (a hand-edited file) gets one.
+    """
+    path = Path(path)
+    if not path.exists():
+        return False
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    cut = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[cut:])
+    except ValueError:
+        logger.warning("%s: dropping a partial last line left by an interrupted write", path)
+        with path.open("r+b") as f:
+            f.truncate(cut)
+            os.fsync(f.fileno())
+        return True
+    with path.open("ab") as f:
+        f.write(b"\n")
+    return False
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an OS advisory lock (``flock``) on ``<path>.lock`` for the block, or fail at once if another process does.
+
+    The kernel drops the lock when the holder exits however it exits, so a killed process never
+    leaves a stale lock behind. The lock file itself stays: removing it would let two processes
+    lock two different files of the same name.
+
+    Raises:
+        ConfigError: another process holds the lock; ``what`` names the command, e.g. ``"collect"``.
+    """
+    import fcntl
+
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"{path} is being written by another `{what}` process (it holds {lock}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def read_jsonl_tolerant(path: str | Path) -> list[dict[str, Any]]:

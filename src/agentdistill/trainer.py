@@ -20,6 +20,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from agentdistill.curriculum import CurriculumSampler
 from agentdistill.data import TEACHER_KEYS
 from agentdistill.errors import AgentDistillError, ConfigError
+from agentdistill.files import append_jsonl, atomic_write_text, repair_jsonl_tail
 from agentdistill.losses import KINDS, chunked_ce, chunked_kd, chunked_kd_topk, span_loss_sums
 from agentdistill.modeling import final_hidden, output_head
 from agentdistill.teacher import CACHE_FILE
@@ -216,21 +217,30 @@ class _TrainLogCallback(TrainerCallback):
 
     def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kw: Any) -> None:
         path = Path(args.output_dir) / TRAIN_LOG
-        if state.is_world_process_zero and path.exists():
-            # A resumed run rewrites what came after its checkpoint, so the log has each step once.
-            keep = [
-                line
-                for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= state.global_step
-            ]
-            path.write_text("".join(line + "\n" for line in keep))
+        if not state.is_world_process_zero or not path.exists():
+            return
+        repair_jsonl_tail(path)  # a line torn by a kill mid-append: its step is logged again below
+        # A resumed run rewrites what came after its checkpoint, so the log has each step once.
+        keep = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                step = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError):
+                raise AgentDistillError(
+                    f"{path}:{i}: not a train-log entry (corrupted, not an interrupted write); "
+                    "delete the file to restart the log"
+                ) from None
+            if step <= state.global_step:
+                keep.append(line)
+        atomic_write_text(path, "".join(line + "\n" for line in keep))
 
     def on_log(self, args: TrainingArguments, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
         row = {"step": state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}}
-        with (Path(args.output_dir) / TRAIN_LOG).open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_jsonl(Path(args.output_dir) / TRAIN_LOG, row)
 
 
 class DistillTrainer(Trainer):
