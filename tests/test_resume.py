@@ -92,7 +92,7 @@ def test_torn_checkpoint_is_set_aside_and_training_resumes_from_the_last_complet
 
 
 def test_checkpoint_problem_checks_the_step_and_every_weight_shard(tmp_path):
-    from agentdistill.distill import checkpoint_problem
+    from agentdistill.checkpoints import checkpoint_problem
     from agentdistill.testing import tiny_causal_lm
 
     ck = tmp_path / "checkpoint-3"

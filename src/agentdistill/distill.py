@@ -5,18 +5,15 @@ agentdistill distill --teacher T --student S --data trajs.jsonl --loss sad --out
 A rerun resumes from the newest *complete* checkpoint; one torn by a kill or a full disk is set aside.
 """
 
-import json
 import logging
 import math
-import re
-import struct
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
 
+from agentdistill.checkpoints import checkpoint_problem, last_complete_checkpoint
 from agentdistill.curriculum import complexity_scores
 from agentdistill.data import DistillCollator, EncodedDataset, load_examples, num_supervised_positions
 from agentdistill.errors import ConfigError
@@ -71,100 +68,7 @@ class DistillArgs:
             raise ConfigError("pass --student DIR_OR_HUB_NAME or --student_config config.json")
 
 
-# ---- checkpoints ------------------------------------------------------------------------------
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")  # transformers.trainer_utils' own pattern
-_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    """Why the safetensors file ``path`` is not whole, or ``None``: its header must parse and its size must
-    equal 8 + header + the end of the last tensor (a save cut short by a kill or a full disk fails this)."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > size:  # the header length itself is garbage
-                raise ValueError(n)
-            header = json.loads(f.read(n))
-        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    except (OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError):
-        return f"{path.name} is missing or cut short"
-    return None if size == 8 + n + end else f"{path.name} is cut short ({size} of {8 + n + end} bytes)"
-
-
-def _weights_problem(ck: Path) -> str | None:
-    """Why ``ck`` lacks whole model weights (the files ``Trainer._load_from_checkpoint`` reads), or ``None``."""
-    index = ck / "model.safetensors.index.json"
-    if index.exists():
-        try:
-            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-        except (OSError, ValueError, KeyError, AttributeError):
-            return f"{index.name} is cut short"
-        return next((p for p in (_safetensors_problem(ck / s) for s in shards) if p), None)
-    for name in ("model.safetensors", "adapter_model.safetensors"):
-        if (ck / name).exists():
-            return _safetensors_problem(ck / name)
-    # torch pickles and FSDP shards cannot be checked without loading them: present and not empty will do
-    for name in ("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin"):
-        if (ck / name).is_file():
-            return None if (ck / name).stat().st_size > 0 else f"{name} is empty"
-    if any("pytorch_model_fsdp" in p.name for p in ck.iterdir()):
-        return None
-    return "no model weights"
-
-
-def checkpoint_problem(ck: str | Path) -> str | None:
-    """Why ``ck`` cannot be resumed from, or ``None`` when it is complete.
-
-    Complete means: ``trainer_state.json`` (the file ``Trainer._save_checkpoint`` writes last, after the
-    weights, optimizer, scheduler and RNG states) parses, its ``global_step`` is the directory's
-    ``checkpoint-N``, and the model weights are whole (``_weights_problem``).
-    """
-    ck = Path(ck)
-    if not ck.is_dir():
-        return "not a directory"
-    try:
-        state = json.loads((ck / "trainer_state.json").read_text(encoding="utf-8"))
-        step = state["global_step"]
-    except FileNotFoundError:
-        return "no trainer_state.json: its save was interrupted"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "trainer_state.json is cut short"
-    m = _CHECKPOINT.match(ck.name)
-    if m and int(m[1]) != step:
-        return f"trainer_state.json says step {step}"
-    return _weights_problem(ck)
-
-
-def _set_aside(ck: Path) -> Path:
-    """Rename a torn ``checkpoint-N`` out of the pattern ``Trainer`` rotates and resumes from
-    (``checkpoint-<digits>``); the ``checkpoint-*`` prefix keeps it in the pipeline's cleanup."""
-    stem = f"checkpoint-torn-{ck.name.split('-', 1)[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    dest, i = ck.with_name(stem), 1
-    while dest.exists():
-        dest, i = ck.with_name(f"{stem}-{i}"), i + 1
-    ck.rename(dest)
-    return dest
-
-
-def last_complete_checkpoint(out: str | Path, set_aside: bool = True) -> Path | None:
-    """The newest complete ``checkpoint-N`` in ``out`` (``checkpoint_problem``), or ``None``.
-
-    With ``set_aside`` every incomplete one is renamed ``checkpoint-torn-N-<time>``, so neither
-    ``Trainer``'s ``save_total_limit`` rotation nor a later rerun counts it, and a warning says so.
-    """
-    out = Path(out)
-    if not out.is_dir():
-        return None
-    found = sorted((int(m[1]), p) for p in out.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir())
-    last = None
-    for _, ck in reversed(found):
-        problem = checkpoint_problem(ck)
-        if problem is None:
-            last = last or ck
-        elif set_aside:
-            logger.warning("%s is incomplete (%s); set aside as %s", ck, problem, _set_aside(ck).name)
-    return last
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")  # --resume_from_checkpoint as a switch
 
 
 def _resume_point(dargs: DistillArgs, cfg: DistillConfig) -> Path | None:
