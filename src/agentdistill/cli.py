@@ -104,16 +104,20 @@ def _render_colored(text: str, spans: Sequence) -> str:
 
 def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], dataclasses: Sequence[type]) -> tuple:
     """Parse ``argv`` into ``dataclasses`` with ``--config YAML`` values as defaults (strict keys)."""
-    import dataclasses as dc
-
-    from agentdistill.config import check_keys, read_yaml
+    from agentdistill.config import check_keys, check_value, field_types, read_yaml
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, rest = pre.parse_known_args(argv)
     if known.config:
         data = read_yaml(known.config)
-        check_keys(data, [f.name for d in dataclasses for f in dc.fields(d) if f.init], known.config)
+        types = {k: t for d in dataclasses for k, t in field_types(d).items()}
+        check_keys(data, types, known.config)
+        for k, v in data.items():  # argparse never converts a non-string default: check it here
+            try:
+                data[k] = check_value(v, types[k], k)
+            except ConfigError as e:
+                raise ConfigError(f"{known.config}: {e}") from None
         parser.set_defaults(**data)
     try:
         return parser.parse_args_into_dataclasses(args=rest)

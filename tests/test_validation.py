@@ -1,0 +1,123 @@
+"""Every value a user gives is checked before any work is done (issue 12, part 4).
+
+Each test feeds one bad input and asserts the one-line message (key path or file and line, the bad
+value, what it must be) and, through the CLI, exit code 2 and that no output was created.
+"""
+
+import pytest
+
+from agentdistill.cli import main
+from agentdistill.errors import ConfigError
+from agentdistill.runconfig import load_run_config
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+# ---------------------------------------------------------------- 1. values against field types
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1e-3", 1e-3), ("1E-3", 1e-3), (".5", 0.5), ("5.", 5.0), ("-2e+4", -2e4)]
+)
+def test_numbers_parse_as_a_user_means_them(text, value):
+    from agentdistill.config import parse_yaml
+
+    assert parse_yaml(f"x: {text}") == {"x": value}
+    assert parse_yaml("x: '1e-3'") == {"x": "1e-3"}  # quoted stays a string
+    assert parse_yaml("x: 1.2.3") == {"x": "1.2.3"}  # a version is not a number
+
+
+def test_set_learning_rate_1e_3_is_a_float():
+    """The README's example: PyYAML reads `1e-3` as a string, which crashed in the optimizer after two stages."""
+    cfg = load_run_config("smoke", sets=["distill.train.learning_rate=1e-3"])
+    assert cfg.distill.train["learning_rate"] == 1e-3
+
+
+def test_yaml_file_floats_are_floats(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        "distill:\n  train:\n    learning_rate: 1E-3\n    weight_decay: .5\nteacher:\n  train:\n    max_steps: 1e2\n"
+    )
+    cfg = load_run_config("smoke", str(exp))
+    assert cfg.distill.train["learning_rate"] == 1e-3 and cfg.distill.train["weight_decay"] == 0.5
+    assert cfg.teacher.train["max_steps"] == 100 and isinstance(cfg.teacher.train["max_steps"], int)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("distill.train.learning_rate=abc", "`distill.train.learning_rate` must be a number (e.g. 3e-4); got 'abc'"),
+        ("collect.episodes=abc", "`collect.episodes` must be an integer or null; got 'abc'"),
+        ("env_seed=abc", "`env_seed` must be an integer; got 'abc'"),
+        ("teacher.hidden_size=1.5", "`teacher.hidden_size` must be an integer; got 1.5"),
+        ("distill.train.bf16=maybe", "`distill.train.bf16` must be true or false; got 'maybe'"),
+        ("distill.seeds=[0, x]", "`distill.seeds[1]` must be an integer; got 'x'"),
+        ("teacher.model=3", "`teacher.model` must be a string (quote it) or null; got 3"),
+        ("evaluate.split=val", "`evaluate.split` must be one of train, dev, test; got 'val'"),
+        ("teacher.arch=gpt3", "`teacher.arch` must be one of llama, gpt2; got 'gpt3'"),
+        ("distill.train.divergence=kl", "`distill.train.divergence` must be one of fkl, rkl, jsd, skl, srkl, tvd"),
+        ("distill.train.lr_scheduler_type=cosin", "`distill.train.lr_scheduler_type` must be one of linear, cosine,"),
+        ("distill.train.max_steps=2.5", "`distill.train.max_steps` must be an integer; got 2.5"),
+        ("teacher=3", "`teacher` must be a mapping of model, arch,"),
+    ],
+)
+def test_every_value_is_checked_against_its_field_type(assignment, message):
+    with pytest.raises(ConfigError) as e:
+        load_run_config("smoke", sets=[assignment])
+    assert str(e.value).startswith("preset smoke with --set: ")
+    assert message in str(e.value)
+
+
+def test_configs_validate_catches_a_bad_value(tmp_path, capsys):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("distill:\n  train:\n    learning_rate: abc\n")
+    assert main(["configs", "validate", str(exp)]) == 2
+    assert _err(capsys) == (f"error: {exp}: `distill.train.learning_rate` must be a number (e.g. 3e-4); got 'abc'")
+
+
+@pytest.mark.parametrize("assignment", ["distill.train.learning_rate=abc", "collect.episodes=0"])
+def test_run_rejects_a_bad_value_before_the_teacher_stage(tmp_path, capsys, assignment):
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--out", str(out), "--set", assignment]) == 2
+    assert assignment.split("=")[0] in _err(capsys)
+    assert not out.exists()  # no stage ran, nothing was written (or deleted by --force)
+
+
+def test_stage_config_file_values_are_checked(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("env: hotpotqa\nepisodes: abc\n")
+    assert main(["collect", "--config", str(cfg), "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert _err(capsys) == f"error: {cfg}: `episodes` must be an integer or null; got 'abc'"
+    assert not (tmp_path / "t.jsonl").exists()
+
+
+# ---------------------------------------------------------------- 2. counts used as slices
+
+
+@pytest.mark.parametrize("n", ["0", "-198"])
+def test_collect_and_evaluate_reject_non_positive_episodes(tmp_path, capsys, n):
+    out = tmp_path / "t.jsonl"
+    assert main(["collect", "--env", "hotpotqa", "--episodes", n, "--out", str(out)]) == 2
+    assert _err(capsys) == f"error: --episodes must be >= 1 (or omitted for the whole split); got {n}"
+    assert not out.exists()
+    assert main(["evaluate", "--model", str(tmp_path), "--env", "hotpotqa", "--episodes", n]) == 2
+    assert _err(capsys) == f"error: --episodes must be >= 1 (or omitted for the whole split); got {n}"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("collect.episodes=-198", "`collect.episodes` must be >= 1 (or null for the default); got -198"),
+        ("evaluate.episodes=0", "`evaluate.episodes` must be >= 1 (or null for the default); got 0"),
+        ("teacher.expert_episodes=0", "`teacher.expert_episodes` must be >= 1; got 0"),
+        ("collect.batch_size=0", "`collect.batch_size` must be >= 1; got 0"),
+        ("collect.min_success=-1", "`collect.min_success` must be >= 0; got -1"),
+    ],
+)
+def test_run_config_rejects_non_positive_counts(assignment, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_run_config("smoke", sets=[assignment])
