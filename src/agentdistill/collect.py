@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
+from agentdistill.config import check_counts
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
 from agentdistill.files import append_jsonl, read_jsonl_tolerant
@@ -41,6 +42,9 @@ class CollectArgs:
     max_steps: int | None = field(default=None, metadata={"help": "Step cap per episode (default: the env's)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+
+    def __post_init__(self) -> None:
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
 
     def env_kwargs(self) -> dict:
         kw: dict = {"seed": self.env_seed}

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, run_episodes
 from agentdistill.collect import CollectArgs
+from agentdistill.config import check_counts
 from agentdistill.envs import make_env
 from agentdistill.files import atomic_write_json, atomic_write_jsonl
 from agentdistill.metrics import summarize_by_type
@@ -50,6 +51,9 @@ class EvalArgs:
     )
     cot_matcher: str = field(default="rouge_l", metadata={"help": "CoT matcher: rouge_l | exact."})
     cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
+
+    def __post_init__(self) -> None:
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
 
 
 def episode_row(rec: EpisodeRecord) -> dict[str, Any]:
