@@ -121,3 +121,47 @@ def test_collect_and_evaluate_reject_non_positive_episodes(tmp_path, capsys, n):
 def test_run_config_rejects_non_positive_counts(assignment, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_run_config("smoke", sets=[assignment])
+
+
+# ---------------------------------------------------------------- 3. --out that cannot be written
+
+
+def _out_commands(tmp_path, out):
+    data = tmp_path / "trajs.jsonl"
+    data.write_text('{"id": "a", "format": "react", "text": "Q\\nThought 1: t\\nAction 1: Finish[x]\\n"}\n')
+    model = str(tmp_path)  # an existing directory: the --out check must come first
+    return {
+        "segment": ["segment", str(data), "--out", out],
+        "distill": ["distill", "--data", str(data), "--student", model, "--loss", "sft", "--out", out],
+        "evaluate": ["evaluate", "--model", model, "--env", "hotpotqa", "--out", out],
+        "collect": ["collect", "--env", "hotpotqa", "--out", out],
+        "run": ["run", "--preset", "smoke", "--out", out],
+    }
+
+
+@pytest.mark.parametrize("command", ["segment", "distill", "evaluate", "collect", "run"])
+def test_out_under_an_existing_file_is_one_line_error(tmp_path, capsys, command):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = str(afile / "sub" / "out.json")
+    assert main(_out_commands(tmp_path, out)[command]) == 2
+    assert (
+        _err(capsys) == f"error: --out {out} is under {afile}, which is a file, not a directory; choose another --out"
+    )
+    assert afile.read_text() == "x"
+
+
+@pytest.mark.parametrize("command", ["distill", "run"])
+def test_out_dir_that_is_a_file_is_one_line_error(tmp_path, capsys, command):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(_out_commands(tmp_path, str(afile))[command]) == 2
+    assert _err(capsys) == f"error: --out {afile} is an existing file; it must be a directory: choose another --out"
+
+
+@pytest.mark.parametrize("command", ["segment", "evaluate", "collect"])
+def test_out_file_that_is_a_directory_is_one_line_error(tmp_path, capsys, command):
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    assert main(_out_commands(tmp_path, str(adir))[command]) == 2
+    assert _err(capsys) == f"error: --out {adir} is a directory; it must be a file name, e.g. {adir / 'out.jsonl'}"

@@ -43,7 +43,7 @@ def _usage() -> str:
 
 
 def cmd_segment(argv: Sequence[str]) -> int:
-    from agentdistill.files import atomic_write_jsonl
+    from agentdistill.files import atomic_write_jsonl, check_output_path
     from agentdistill.formats import FORMATS
     from agentdistill.segment import segment
     from agentdistill.trajectory import BadRecord, read_records
@@ -64,6 +64,8 @@ def cmd_segment(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if not a.out and not a.show:
         raise ConfigError("nothing to do: pass --out FILE and/or --show")
+    if a.out:
+        check_output_path(a.out)
     tokenizer = None
     if a.tokenizer:
         from agentdistill.modeling import load_tokenizer
@@ -129,6 +131,7 @@ def cmd_distill(argv: Sequence[str]) -> int:
     from transformers import HfArgumentParser
 
     from agentdistill.distill import DistillArgs, distill
+    from agentdistill.files import check_output_path
     from agentdistill.trainer import DistillConfig
 
     parser = HfArgumentParser(
@@ -140,6 +143,7 @@ def cmd_distill(argv: Sequence[str]) -> int:
     parser.add_argument("--config", help="YAML file of option: value (any flag below, without dashes)")
     argv = ["--output_dir" if x == "--out" else x for x in argv]
     dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))[:2]
+    check_output_path(cfg.output_dir, kind="dir")
     out = distill(dargs, cfg)
     log = Path(out) / "train_log.jsonl"
     last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"
@@ -169,10 +173,12 @@ def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[st
 
 def cmd_collect(argv: Sequence[str]) -> int:
     from agentdistill.collect import CollectArgs, collect
+    from agentdistill.files import check_output_path
 
     args = _stage_args(
         CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv
     )
+    check_output_path(args.out)
     stats = collect(args)
     print(f"{args.out}: {stats}")
     return 0
@@ -190,6 +196,7 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
 
 def cmd_run(argv: Sequence[str]) -> int:
+    from agentdistill.files import check_output_path
     from agentdistill.pipeline import STAGES, run_from_cli
     from agentdistill.runconfig import presets
 
@@ -225,6 +232,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         "(agentdistill evaluate --model RUN/teacher/model); rerun without it to go on",
     )
     a = p.parse_args(argv)
+    check_output_path(a.out, kind="dir")
     run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force, a.stop_after)
     return 0
 
