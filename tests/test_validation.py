@@ -4,10 +4,12 @@ Each test feeds one bad input and asserts the one-line message (key path or file
 value, what it must be) and, through the CLI, exit code 2 and that no output was created.
 """
 
+import json
+
 import pytest
 
 from agentdistill.cli import main
-from agentdistill.errors import ConfigError
+from agentdistill.errors import ConfigError, TrajectoryError
 from agentdistill.runconfig import load_run_config
 
 
@@ -165,3 +167,64 @@ def test_out_file_that_is_a_directory_is_one_line_error(tmp_path, capsys, comman
     adir.mkdir()
     assert main(_out_commands(tmp_path, str(adir))[command]) == 2
     assert _err(capsys) == f"error: --out {adir} is a directory; it must be a file name, e.g. {adir / 'out.jsonl'}"
+
+
+# ---------------------------------------------------------------- 4. encodings, and the line of a bad record
+
+_GOOD = '{"id": "r1", "format": "react", "text": "Question: q\\nThought 1: t\\nAction 1: Finish[x]\\nObservation 1: ok\\n"}'
+_NO_SPAN = '{"id": "r2", "format": "react", "text": "just words"}'
+
+
+def test_segment_accepts_a_utf8_bom(tmp_path, capsys):
+    data, out = tmp_path / "bom.jsonl", tmp_path / "seg.jsonl"
+    data.write_text(_GOOD + "\n", encoding="utf-8-sig")
+    assert main(["segment", str(data), "--out", str(out)]) == 0
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["r1"]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        ((_GOOD + "\n").encode("utf-16"), 1, "the file is UTF-16 (it starts with a UTF-16 byte order mark)"),
+        ((_GOOD + "\n").encode("utf-16-le"), 1, "NUL bytes: the file is UTF-16 or binary, not text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 1, "not UTF-8 (byte 0x89 at column 1)"),
+        ((_GOOD + "\n" + '{"id": "caf\u00e9"}\n').encode("latin-1"), 2, "not UTF-8 (byte 0xe9 at column 12)"),
+    ],
+)
+@pytest.mark.parametrize("command", ["segment", "distill"])
+def test_input_that_is_not_utf8_names_file_and_line(tmp_path, capsys, tiny_pair, content, line, message, command):
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(content)
+    _teacher, student = tiny_pair
+    args = {
+        "segment": ["segment", str(data), "--out", str(tmp_path / "seg.jsonl"), "--skip_bad"],
+        "distill": ["distill", "--data", str(data), "--student", str(student), "--loss", "sft"],
+    }[command]
+    assert main([*args, "--out", str(tmp_path / "o")] if command == "distill" else args) == 2
+    err = _err(capsys)
+    assert err.startswith(f"error: {data}:{line}: {message}") and "UTF-8 JSONL" in err, err
+
+
+def test_a_bad_record_names_its_line_in_segment_and_distill(tmp_path, capsys, tiny_pair):
+    data = tmp_path / "in.jsonl"
+    data.write_text(f"{_GOOD}\n\n{_NO_SPAN}\n")
+    assert main(["segment", str(data), "--out", str(tmp_path / "seg.jsonl")]) == 2
+    assert _err(capsys).startswith(f"error: {data}: record 'r2' on line 3 has no reason or act span; expected lines")
+    _teacher, student = tiny_pair
+    argv = ["distill", "--data", str(data), "--student", str(student), "--loss", "sft", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert _err(capsys).startswith(f"error: {data}: record 'r2' on line 3 has no reason or act span; expected lines")
+
+
+def test_skipped_bad_record_keeps_its_line(tmp_path):
+    from agentdistill.segment import segment
+    from agentdistill.trajectory import iter_numbered_records, record_to_json, source_line
+
+    data = tmp_path / "in.jsonl"
+    data.write_text(f"\n{_GOOD}\n{_NO_SPAN}\n")
+    (l1, r1), (l2, r2) = iter_numbered_records(data)
+    assert (l1, l2) == (2, 3) and source_line(r2) == 3
+    assert record_to_json(r2) == json.loads(_NO_SPAN)  # the line is never written back
+    with pytest.raises(TrajectoryError, match="^record 'r2' on line 3 has no reason"):
+        segment(r2)
+    assert segment(r1).id == "r1"

@@ -46,7 +46,7 @@ def cmd_segment(argv: Sequence[str]) -> int:
     from agentdistill.files import atomic_write_jsonl, check_output_path
     from agentdistill.formats import FORMATS
     from agentdistill.segment import segment
-    from agentdistill.trajectory import BadRecord, read_records
+    from agentdistill.trajectory import BadRecord, iter_numbered_records
 
     p = argparse.ArgumentParser(
         prog="agentdistill segment", description="Split trajectories into reasoning and action spans."
@@ -71,15 +71,16 @@ def cmd_segment(argv: Sequence[str]) -> int:
         from agentdistill.modeling import load_tokenizer
 
         tokenizer = load_tokenizer(a.tokenizer)
-    records, bad = read_records(a.data, skip_bad=a.skip_bad)
+    bad: list[BadRecord] = []
+    records = list(iter_numbered_records(a.data, skip_bad=a.skip_bad, bad=bad))
     rows = []
-    for rec in records:
+    for lineno, rec in records:
         try:
             seg = segment(rec, fmt=a.format, tokenizer=tokenizer)
-        except AgentDistillError as e:
+        except AgentDistillError as e:  # the message names the record and its line
             if not a.skip_bad:
-                raise AgentDistillError(f"{a.data}: record {rec.id!r}: {e}; fix it or pass --skip_bad") from None
-            bad.append(BadRecord(a.data, 0, f"record {rec.id!r}: {e}"))
+                raise AgentDistillError(f"{a.data}: {e}; fix it or pass --skip_bad") from None
+            bad.append(BadRecord(a.data, lineno, str(e)))
             continue
         rows.append(seg.to_json())
         if a.show:
