@@ -228,3 +228,65 @@ def test_skipped_bad_record_keeps_its_line(tmp_path):
     with pytest.raises(TrajectoryError, match="^record 'r2' on line 3 has no reason"):
         segment(r2)
     assert segment(r1).id == "r1"
+
+
+# ---------------------------------------------------------------- 5. a local model path that does not exist
+
+
+@pytest.mark.parametrize(
+    ("name", "local"),
+    [
+        ("Qwen/Qwen2.5-0.5B", False),
+        ("gpt2", False),
+        ("meta-llama/Llama-3.2-1B", False),
+        ("runs/x", False),  # a valid hub id: only the hub can say it does not exist
+        ("/abs/model", True),
+        ("./model", True),
+        ("../model", True),
+        ("~/model", True),
+        (".", True),
+        ("runs/demo/teacher/model", True),
+        ("C:\\models\\m", True),
+    ],
+)
+def test_looks_local_never_takes_a_hub_id_for_a_path(name, local):
+    from agentdistill.modeling import looks_local
+
+    assert looks_local(name) is local
+
+
+def test_missing_local_model_fails_at_once_in_the_loaders(tmp_path):
+    from agentdistill.modeling import load_causal_lm, load_tokenizer
+
+    missing = str(tmp_path / "no" / "model")
+    expected = f"model {missing}: no such file or directory; pass an existing model directory or a hub id"
+    for load in (load_tokenizer, load_causal_lm):
+        with pytest.raises(ConfigError, match="^" + expected):
+            load(missing)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "distill-teacher", "distill-student", "collect", "segment", "run"])
+def test_missing_local_model_is_rejected_before_any_work(tmp_path, capsys, tiny_pair, command):
+    data = tmp_path / "in.jsonl"
+    data.write_text(_GOOD + "\n")
+    teacher, student = (str(p) for p in tiny_pair)
+    missing = "./no/such/model"
+    out = tmp_path / "out"
+    flag, argv = {
+        "evaluate": ("--model", ["evaluate", "--model", missing, "--env", "hotpotqa", "--out", str(out / "m.json")]),
+        "distill-teacher": (
+            "--teacher",
+            ["distill", "--data", str(data), "--teacher", missing, "--student", student, "--out", str(out)],
+        ),
+        "distill-student": (
+            "--student",
+            ["distill", "--data", str(data), "--teacher", teacher, "--student", missing, "--out", str(out)],
+        ),
+        "collect": ("--agent", ["collect", "--agent", missing, "--env", "hotpotqa", "--out", str(out / "t.jsonl")]),
+        "segment": ("--tokenizer", ["segment", str(data), "--tokenizer", missing, "--out", str(out / "s.jsonl")]),
+        "run": ("teacher.model", ["run", "--preset", "smoke", "--teacher", missing, "--out", str(out)]),
+    }[command]
+    assert main(argv) == 2
+    err = _err(capsys)
+    assert f"{flag} {missing}: no such file or directory; pass an existing model directory or a hub id" in err, err
+    assert not out.exists()

@@ -66,6 +66,7 @@ def cmd_segment(argv: Sequence[str]) -> int:
         raise ConfigError("nothing to do: pass --out FILE and/or --show")
     if a.out:
         check_output_path(a.out)
+    _check_models(tokenizer=a.tokenizer)
     tokenizer = None
     if a.tokenizer:
         from agentdistill.modeling import load_tokenizer
@@ -103,6 +104,16 @@ def _render_colored(text: str, spans: Sequence) -> str:
         pos = s.end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _check_models(**flags: str | None) -> None:
+    """A local-looking model path that does not exist is an error now, not after data loading and 30 s of
+    hub retries (``modeling.check_model_path``)."""
+    from agentdistill.modeling import check_model_path
+
+    for flag, value in flags.items():
+        if value:
+            check_model_path(value, f"--{flag}")
 
 
 def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], dataclasses: Sequence[type]) -> tuple:
@@ -145,6 +156,9 @@ def cmd_distill(argv: Sequence[str]) -> int:
     argv = ["--output_dir" if x == "--out" else x for x in argv]
     dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))[:2]
     check_output_path(cfg.output_dir, kind="dir")
+    _check_models(
+        teacher=dargs.teacher, student=dargs.student, student_config=dargs.student_config, tokenizer=dargs.tokenizer
+    )
     out = distill(dargs, cfg)
     log = Path(out) / "train_log.jsonl"
     last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"
@@ -180,6 +194,7 @@ def cmd_collect(argv: Sequence[str]) -> int:
         CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv
     )
     check_output_path(args.out)
+    _check_models(agent=None if args.agent == "expert" else args.agent)
     stats = collect(args)
     print(f"{args.out}: {stats}")
     return 0
@@ -191,6 +206,7 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     args = _stage_args(EvalArgs, "agentdistill evaluate", "Evaluate a model as an agent (DESIGN §6 metrics).", argv)
     if not args.model:
         raise ConfigError("--model is required: a model directory or hub name")
+    _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
     return 0

@@ -217,6 +217,13 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     if not cfg.envs:
         raise ConfigError(f"{where}: envs is empty; name at least one of {', '.join(ENV_NAMES)}")
     teacher.train = _check_train(teacher.train, where, "teacher.train")
+    if teacher.model:
+        from agentdistill.modeling import check_model_path
+
+        try:
+            check_model_path(teacher.model, "teacher.model")
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     if not distill.sizes:
         raise ConfigError(
             f"{where}: distill.sizes is empty; add e.g. {{name: s, hidden_size: 64, num_layers: 2, ...}}"
