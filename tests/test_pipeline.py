@@ -233,7 +233,7 @@ def test_paper_preset_runs_every_method_and_ablation():
         ({"distill": {"methods": ["sad", "kd"]}}, "unknown method 'kd'"),
         ({"distill": {"train": {"learning_rat": 1e-3}}}, "unknown key `learning_rat`; did you mean `learning_rate`?"),
         ({"distill": {"train": {"loss": "sft"}}}, "`loss` is set by the pipeline"),
-        ({"distill": {"train": {"divergence": "kl"}}}, "--divergence kl"),
+        ({"distill": {"train": {"divergence": "kl"}}}, "`distill.train.divergence` must be one of fkl, rkl"),
         ({"teacher": {"hiden_size": 3}}, "did you mean `hidden_size`"),
         ({"distill": {"sizes": []}}, "distill.sizes is empty"),
     ],

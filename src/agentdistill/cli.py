@@ -43,10 +43,10 @@ def _usage() -> str:
 
 
 def cmd_segment(argv: Sequence[str]) -> int:
-    from agentdistill.files import atomic_write_jsonl
+    from agentdistill.files import atomic_write_jsonl, check_output_path
     from agentdistill.formats import FORMATS
     from agentdistill.segment import segment
-    from agentdistill.trajectory import BadRecord, read_records
+    from agentdistill.trajectory import BadRecord, iter_numbered_records
 
     p = argparse.ArgumentParser(
         prog="agentdistill segment", description="Split trajectories into reasoning and action spans."
@@ -64,20 +64,24 @@ def cmd_segment(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if not a.out and not a.show:
         raise ConfigError("nothing to do: pass --out FILE and/or --show")
+    if a.out:
+        check_output_path(a.out)
+    _check_models(tokenizer=a.tokenizer)
     tokenizer = None
     if a.tokenizer:
         from agentdistill.modeling import load_tokenizer
 
         tokenizer = load_tokenizer(a.tokenizer)
-    records, bad = read_records(a.data, skip_bad=a.skip_bad)
+    bad: list[BadRecord] = []
+    records = list(iter_numbered_records(a.data, skip_bad=a.skip_bad, bad=bad))
     rows = []
-    for rec in records:
+    for lineno, rec in records:
         try:
             seg = segment(rec, fmt=a.format, tokenizer=tokenizer)
-        except AgentDistillError as e:
+        except AgentDistillError as e:  # the message names the record and its line
             if not a.skip_bad:
-                raise AgentDistillError(f"{a.data}: record {rec.id!r}: {e}; fix it or pass --skip_bad") from None
-            bad.append(BadRecord(a.data, 0, f"record {rec.id!r}: {e}"))
+                raise AgentDistillError(f"{a.data}: {e}; fix it or pass --skip_bad") from None
+            bad.append(BadRecord(a.data, lineno, str(e)))
             continue
         rows.append(seg.to_json())
         if a.show:
@@ -102,18 +106,32 @@ def _render_colored(text: str, spans: Sequence) -> str:
     return "".join(out)
 
 
+def _check_models(**flags: str | None) -> None:
+    """A local-looking model path that does not exist is an error now, not after data loading and 30 s of
+    hub retries (``modeling.check_model_path``)."""
+    from agentdistill.modeling import check_model_path
+
+    for flag, value in flags.items():
+        if value:
+            check_model_path(value, f"--{flag}")
+
+
 def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], dataclasses: Sequence[type]) -> tuple:
     """Parse ``argv`` into ``dataclasses`` with ``--config YAML`` values as defaults (strict keys)."""
-    import dataclasses as dc
-
-    from agentdistill.config import check_keys, read_yaml
+    from agentdistill.config import check_keys, check_value, field_types, read_yaml
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, rest = pre.parse_known_args(argv)
     if known.config:
         data = read_yaml(known.config)
-        check_keys(data, [f.name for d in dataclasses for f in dc.fields(d) if f.init], known.config)
+        types = {k: t for d in dataclasses for k, t in field_types(d).items()}
+        check_keys(data, types, known.config)
+        for k, v in data.items():  # argparse never converts a non-string default: check it here
+            try:
+                data[k] = check_value(v, types[k], k)
+            except ConfigError as e:
+                raise ConfigError(f"{known.config}: {e}") from None
         parser.set_defaults(**data)
     try:
         return parser.parse_args_into_dataclasses(args=rest)
@@ -125,6 +143,7 @@ def cmd_distill(argv: Sequence[str]) -> int:
     from transformers import HfArgumentParser
 
     from agentdistill.distill import DistillArgs, distill
+    from agentdistill.files import check_output_path
     from agentdistill.trainer import DistillConfig
 
     parser = HfArgumentParser(
@@ -136,6 +155,10 @@ def cmd_distill(argv: Sequence[str]) -> int:
     parser.add_argument("--config", help="YAML file of option: value (any flag below, without dashes)")
     argv = ["--output_dir" if x == "--out" else x for x in argv]
     dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))[:2]
+    check_output_path(cfg.output_dir, kind="dir")
+    _check_models(
+        teacher=dargs.teacher, student=dargs.student, student_config=dargs.student_config, tokenizer=dargs.tokenizer
+    )
     out = distill(dargs, cfg)
     log = Path(out) / "train_log.jsonl"
     last = log.read_text().splitlines()[-1] if log.exists() and log.read_text().strip() else "{}"
@@ -165,10 +188,13 @@ def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[st
 
 def cmd_collect(argv: Sequence[str]) -> int:
     from agentdistill.collect import CollectArgs, collect
+    from agentdistill.files import check_output_path
 
     args = _stage_args(
         CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv
     )
+    check_output_path(args.out)
+    _check_models(agent=None if args.agent == "expert" else args.agent)
     stats = collect(args)
     print(f"{args.out}: {stats}")
     return 0
@@ -180,12 +206,14 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     args = _stage_args(EvalArgs, "agentdistill evaluate", "Evaluate a model as an agent (DESIGN §6 metrics).", argv)
     if not args.model:
         raise ConfigError("--model is required: a model directory or hub name")
+    _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
     return 0
 
 
 def cmd_run(argv: Sequence[str]) -> int:
+    from agentdistill.files import check_output_path
     from agentdistill.pipeline import STAGES, run_from_cli
     from agentdistill.runconfig import presets
 
@@ -221,6 +249,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         "(agentdistill evaluate --model RUN/teacher/model); rerun without it to go on",
     )
     a = p.parse_args(argv)
+    check_output_path(a.out, kind="dir")
     run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force, a.stop_after)
     return 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
+from agentdistill.config import check_counts
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
 from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
@@ -47,6 +48,7 @@ class CollectArgs:
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
 
     def env_kwargs(self) -> dict:
         kw: dict = {"seed": self.env_seed}

@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, run_episodes
 from agentdistill.collect import CollectArgs
+from agentdistill.config import check_counts
 from agentdistill.envs import make_env
-from agentdistill.files import atomic_write_json, atomic_write_jsonl
+from agentdistill.files import atomic_write_json, atomic_write_jsonl, check_output_path
 from agentdistill.metrics import summarize_by_type
 from agentdistill.modeling import DEVICE_HELP, DTYPE_HELP, TorchDtype, check_device_dtype
 from agentdistill.trajectory import Trajectory, read_trajectories
@@ -56,6 +57,7 @@ class EvalArgs:
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
 
 
 def episode_row(rec: EpisodeRecord) -> dict[str, Any]:
@@ -69,6 +71,7 @@ def episode_row(rec: EpisodeRecord) -> dict[str, Any]:
 
 def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
     """Run the episodes, write metrics and trajectories, return the metrics dict."""
+    check_output_path(args.out)  # before the episodes, not after them
     env_kwargs = CollectArgs(env=args.env, data=args.data, env_seed=args.env_seed).env_kwargs()
     env = make_env(args.env, **env_kwargs)
     tasks = env.task_ids(args.split)[: args.episodes]

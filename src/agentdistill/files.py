@@ -173,3 +173,29 @@ def mark_done(directory: str | Path, stage: str, info: dict[str, Any] | None = N
 
 def clear_done(directory: str | Path, stage: str) -> None:
     (Path(directory) / f".{stage}.done").unlink(missing_ok=True)
+
+
+def check_output_path(path: str | Path, flag: str = "--out", kind: str = "file") -> None:
+    """Raise ``ConfigError`` when an output cannot be written at ``path``, before any work is done.
+
+    Args:
+        path: the file or directory a command will write.
+        flag: the option that named it, for the message.
+        kind: ``file`` or ``dir``: what the command writes at ``path``.
+
+    Raises:
+        ConfigError: ``path`` lies under an existing file, or is a directory where a file goes
+            (or a file where a directory goes).
+    """
+    from agentdistill.errors import ConfigError
+
+    p = Path(path)
+    for parent in reversed(p.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(
+                f"{flag} {path} is under {parent}, which is a file, not a directory; choose another {flag}"
+            )
+    if kind == "dir" and p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {path} is an existing file; it must be a directory: choose another {flag}")
+    if kind == "file" and p.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; it must be a file name, e.g. {p / 'out.jsonl'}")

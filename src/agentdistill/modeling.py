@@ -26,9 +26,34 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def looks_local(name_or_path: str | Path) -> bool:
+    """Whether a model name can only be a local path, never a hub id.
+
+    A hub id is ``name`` or ``namespace/name`` (``Qwen/Qwen2.5-0.5B``): one ``/`` at most, no leading
+    ``/``, ``.`` or ``~``, no backslash. So a ``Path``, or a name that starts with ``/``, ``./``,
+    ``../`` or ``~``, is ``.`` or ``..``, has a backslash, or has two or more ``/`` is local.
+    ``runs/x`` is not: it is a valid hub id, and only the hub can say it does not exist.
+    """
+    if isinstance(name_or_path, Path):
+        return True
+    s = str(name_or_path)
+    return s in (".", "..") or s.startswith(("/", "./", "../", "~")) or "\\" in s or s.count("/") >= 2
+
+
+def check_model_path(name_or_path: str | Path, flag: str = "model") -> None:
+    """Raise ``ConfigError`` at once for a local-looking model path that does not exist (``looks_local``);
+    without this check ``from_pretrained`` retries the hub for about 30 s before failing."""
+    if looks_local(name_or_path) and not Path(name_or_path).expanduser().exists():
+        raise ConfigError(
+            f"{flag} {name_or_path}: no such file or directory; pass an existing model directory or a hub id "
+            "(namespace/name)"
+        )
+
+
 def load_tokenizer(name_or_path: str | Path) -> Any:
     from transformers import AutoTokenizer
 
+    check_model_path(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError) as e:
@@ -43,6 +68,7 @@ def load_tokenizer(name_or_path: str | Path) -> Any:
 def load_causal_lm(name_or_path: str | Path, dtype: str = "float32") -> Any:
     from transformers import AutoModelForCausalLM
 
+    check_model_path(name_or_path)
     try:
         return AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=getattr(torch, dtype))
     except (OSError, ValueError) as e:
@@ -130,6 +156,7 @@ def student_from_config(config_path: str | Path, seed: int = 0) -> Any:
     """A freshly initialised student from a ``config.json`` (file or directory)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    check_model_path(config_path)
     try:
         config = AutoConfig.from_pretrained(str(config_path))
     except (OSError, ValueError) as e:

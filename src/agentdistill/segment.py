@@ -15,7 +15,7 @@ from typing import Any
 from agentdistill.errors import TrajectoryError
 from agentdistill.formats import detect_format, get_format
 from agentdistill.formats.chat import render_messages
-from agentdistill.trajectory import ChatTranscript, RawTranscript, Record, Span, SpanKind, Trajectory
+from agentdistill.trajectory import ChatTranscript, RawTranscript, Record, Span, SpanKind, Trajectory, source_line
 
 __all__ = ["Segmented", "Span", "SpanKind", "segment"]
 
@@ -46,8 +46,21 @@ def segment(record: Record, fmt: str = "auto", tokenizer: Any = None) -> Segment
 
     Raises:
         ConfigError: for an unknown format name.
-        TrajectoryError: for a malformed record, an undetectable one, or one with no span.
+        TrajectoryError: for a malformed record, an undetectable one, or one with no span; naming
+            the record's line when it was read from a file.
     """
+    try:
+        return _segment(record, fmt, tokenizer)
+    except TrajectoryError as e:
+        line = source_line(record)
+        if line is None:
+            raise
+        at = f"record {record.id!r}"
+        msg = e.msg.replace(at, f"{at} on line {line}", 1) if e.msg.startswith(at) else f"{at} on line {line}: {e.msg}"
+        raise TrajectoryError(msg, e.path, e.line) from None
+
+
+def _segment(record: Record, fmt: str, tokenizer: Any) -> Segmented:
     if isinstance(record, ChatTranscript):
         name = "chat"
         text, spans = render_messages(record.messages, tokenizer, record.tools)

@@ -6,6 +6,9 @@ Three record shapes are accepted, one JSON object per line:
   "observation"}], "success", "reward", "meta"}``;
 - raw transcript: ``{"id", "format": "react|alfworld|webshop|auto", "text"}``;
 - chat: ``{"id", "format": "chat", "messages": [...]}`` (OpenAI-style messages).
+
+Files must be UTF-8 (a byte order mark is accepted); every error about a record names its file and
+line, and a record read from a file remembers its line (``source_line``) for later errors.
 """
 
 import json
@@ -170,26 +173,46 @@ class BadRecord:
     error: str
 
 
-def iter_records(path: str | Path, skip_bad: bool = False, bad: list[BadRecord] | None = None) -> Iterator[Record]:
-    """Yield the records of a JSONL file.
+def source_line(rec: Record) -> int | None:
+    """The 1-based line of the JSONL file ``rec`` was read from, or ``None`` for a record built in code."""
+    return getattr(rec, "_source_line", None)
 
-    Args:
-        path: the file.
-        skip_bad: skip malformed lines (appending them to ``bad``) instead of raising.
-        bad: collects the skipped lines when ``skip_bad``.
+
+def _decode(raw: bytes, lineno: int) -> str:
+    """One line of a JSONL file as text; a UTF-8 byte order mark on line 1 is dropped.
 
     Raises:
-        TrajectoryError: for a missing or empty file, or a malformed line when not ``skip_bad``.
+        TrajectoryError: the line is not UTF-8 (UTF-16, Latin-1, a binary file), without the file.
     """
+    if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TrajectoryError("the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8 JSONL")
+    if b"\x00" in raw:
+        raise TrajectoryError("NUL bytes: the file is UTF-16 or binary, not text; save it as UTF-8 JSONL")
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as e:
+        raise TrajectoryError(
+            f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); save the file as UTF-8 JSONL"
+        ) from None
+
+
+def iter_numbered_records(
+    path: str | Path, skip_bad: bool = False, bad: list[BadRecord] | None = None
+) -> Iterator[tuple[int, Record]]:
+    """Yield ``(line, record)`` for each record of a JSONL file (see ``iter_records``)."""
     path = Path(path)
     if not path.is_file():
         raise TrajectoryError("file not found; check the path", path)
     n = 0
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:  # a file in another encoding is wrong as a whole: never skipped line by line
+                line = _decode(raw, lineno)
+            except TrajectoryError as e:
+                raise TrajectoryError(e.msg, path, lineno) from None
             try:
+                if not line.strip():
+                    continue
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
@@ -201,10 +224,27 @@ def iter_records(path: str | Path, skip_bad: bool = False, bad: list[BadRecord] 
                 if bad is not None:
                     bad.append(BadRecord(str(path), lineno, e.msg))
                 continue
+            object.__setattr__(rec, "_source_line", lineno)  # not a field: never written back to JSON
             n += 1
-            yield rec
+            yield lineno, rec
     if n == 0 and not (bad and skip_bad):
         raise TrajectoryError("no records in file; expected one JSON object per line", path)
+
+
+def iter_records(path: str | Path, skip_bad: bool = False, bad: list[BadRecord] | None = None) -> Iterator[Record]:
+    """Yield the records of a JSONL file.
+
+    Args:
+        path: the file.
+        skip_bad: skip malformed lines (appending them to ``bad``) instead of raising.
+        bad: collects the skipped lines when ``skip_bad``.
+
+    Raises:
+        TrajectoryError: for a missing or empty file, a line that is not UTF-8, or a malformed line
+            when not ``skip_bad``; naming the file and line.
+    """
+    for _, rec in iter_numbered_records(path, skip_bad, bad):
+        yield rec
 
 
 def read_records(path: str | Path, skip_bad: bool = False) -> tuple[list[Record], list[BadRecord]]:
@@ -215,8 +255,8 @@ def read_records(path: str | Path, skip_bad: bool = False) -> tuple[list[Record]
 def read_trajectories(path: str | Path) -> list[Trajectory]:
     """Read a file that must hold structured trajectories only (e.g. the output of ``collect``)."""
     out = []
-    for rec in iter_records(path):
+    for lineno, rec in iter_numbered_records(path):
         if not isinstance(rec, Trajectory):
-            raise TrajectoryError(f"record {rec.id!r} is not a structured trajectory (needs `steps`)", path)
+            raise TrajectoryError(f"record {rec.id!r} is not a structured trajectory (needs `steps`)", path, lineno)
         out.append(rec)
     return out
