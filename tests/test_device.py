@@ -89,9 +89,11 @@ def test_cli_and_run_config_reject_a_bad_device_before_any_work(tmp_path, capsys
     with pytest.raises(SystemExit):  # --torch_dtype is a Literal: argparse lists the choices
         main(["collect", "--agent", "x", "--torch_dtype", "fp8"])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match=r"^preset smoke: evaluate\.torch_dtype 'half': choose auto, float32"):
+    with pytest.raises(
+        ConfigError, match=r"^preset smoke with --set: evaluate\.torch_dtype 'half': choose auto, float32"
+    ):
         load_run_config("smoke", sets=["evaluate.torch_dtype=half"])
-    with pytest.raises(ConfigError, match=r"^preset smoke: collect\.device 'gpu0': choose auto"):
+    with pytest.raises(ConfigError, match=r"^preset smoke with --set: collect\.device 'gpu0': choose auto"):
         load_run_config("smoke", sets=["collect.device=gpu0"])
 
 

@@ -70,12 +70,12 @@ def test_torn_checkpoint_is_set_aside_and_training_resumes_from_the_last_complet
     out = tmp_path / "out"
     assert _distill(data, student, out, 4) == 0
     _tear(out / "checkpoint-4", how)
-    with caplog.at_level("INFO", logger="agentdistill.distill"):
+    with caplog.at_level("INFO", logger="agentdistill"):
         assert _distill(data, student, out, 6) == 0
     torn = [p.name for p in out.iterdir() if p.name.startswith("checkpoint-torn-4-")]
     assert len(torn) == 1
     warnings = [
-        r.getMessage() for r in caplog.records if r.name == "agentdistill.distill" and r.levelname == "WARNING"
+        r.getMessage() for r in caplog.records if r.name == "agentdistill.checkpoints" and r.levelname == "WARNING"
     ]
     assert len(warnings) == 1 and warnings[0].startswith(f"{out / 'checkpoint-4'} is incomplete (")
     assert warnings[0].endswith(f"set aside as {torn[0]}")
