@@ -13,6 +13,7 @@ from agentdistill.cli import main
 from agentdistill.errors import ConfigError
 from agentdistill.modeling import load_tokenizer
 from agentdistill.pipeline import check, longest_turn, mark
+from agentdistill.report import comparable
 from agentdistill.runconfig import METHODS, load_run_config, parse_run_config, presets, read_yaml
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -21,20 +22,6 @@ CELLS = ["sft__xs__s0", "token-kd__xs__s0", "sad__xs__s0"]
 
 def _run(out: Path, *extra: str) -> int:
     return main(["run", "--preset", "smoke", "--out", str(out), *extra])
-
-
-def _comparable(results: dict) -> dict:
-    """results.json without the wall-clock fields (latency, tokens/s)."""
-    timing = set(results["timing_keys"])
-
-    def strip(x):
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in timing}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-
-    return strip({k: v for k, v in results.items() if k != "run"})
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +131,7 @@ def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path,
     assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in ref], rel=1e-5)
     a = json.loads((out / "results.json").read_text())
     b = json.loads((smoke_run / "results.json").read_text())
-    assert _comparable(a) == _comparable(b)
+    assert comparable(a) == comparable(b)
 
 
 def test_corrupted_outputs_are_detected_and_redone(smoke_run, tmp_path, caplog):
@@ -170,7 +157,7 @@ def test_corrupted_outputs_are_detected_and_redone(smoke_run, tmp_path, caplog):
         smoke_run / "distill" / "sft__xs__s0" / "model.safetensors"
     ).read_bytes()  # retrained from the same initial weights: identical
     assert kd_eval.stat().st_mtime_ns == kd_mtime  # untouched outputs are not redone
-    assert _comparable(json.loads((out / "results.json").read_text())) == _comparable(
+    assert comparable(json.loads((out / "results.json").read_text())) == comparable(
         json.loads((smoke_run / "results.json").read_text())
     )
 

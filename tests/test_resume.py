@@ -15,6 +15,7 @@ import agentdistill
 from agentdistill.agent import expert_episode
 from agentdistill.cli import main
 from agentdistill.envs import make_env
+from agentdistill.report import comparable
 from agentdistill.testing import save_tiny_pair, tiny_tokenizer
 
 SRC = str(Path(agentdistill.__file__).resolve().parents[1])  # the subprocesses import the code under test
@@ -262,20 +263,6 @@ def _cli(tmp_path: Path, point: str, *argv: str, wait: bool = True, **env: str):
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=600, check=False)
 
 
-def _comparable(results: dict) -> dict:
-    """results.json without the wall-clock fields (latency, tokens/s) and the run's own paths."""
-    timing = set(results["timing_keys"])
-
-    def strip(x):
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in timing}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-
-    return strip({k: v for k, v in results.items() if k != "run"})
-
-
 def _killed_run_equals_uninterrupted(tmp_path: Path, points: list[str]) -> None:
     run = ["run", "--preset", "smoke"]
     ref = tmp_path / "reference"
@@ -295,7 +282,7 @@ def _killed_run_equals_uninterrupted(tmp_path: Path, points: list[str]) -> None:
         assert not list((out / "distill" / cell).glob("checkpoint-*"))  # torn ones went with the rest
     a = json.loads((out / "results.json").read_text())
     b = json.loads((ref / "results.json").read_text())
-    assert _comparable(a) == _comparable(b)
+    assert comparable(a) == comparable(b)
 
 
 def test_run_killed_in_checkpoint_save_log_append_and_between_stages_ends_as_uninterrupted(tmp_path):
@@ -311,9 +298,8 @@ def _rows(out):
     return [json.loads(x)["id"] for x in out.read_text().splitlines()]
 
 
-def test_second_collect_on_the_same_out_is_refused(tmp_path, capsys):
-    out = tmp_path / "t.jsonl"
-    args = [
+def _collect_args(out):
+    return [
         "collect",
         "--env",
         "hotpotqa",
@@ -326,6 +312,11 @@ def test_second_collect_on_the_same_out_is_refused(tmp_path, capsys):
         "--out",
         str(out),
     ]
+
+
+def test_second_collect_on_the_same_out_is_refused(tmp_path, capsys):
+    out = tmp_path / "t.jsonl"
+    args = _collect_args(out)
     held, release = tmp_path / "held", tmp_path / "release"
     first = _cli(tmp_path, "collect-hold", *args, wait=False, HELD=str(held), RELEASE=str(release))
     try:
@@ -350,19 +341,7 @@ def test_second_collect_on_the_same_out_is_refused(tmp_path, capsys):
 
 def test_collect_killed_while_holding_the_lock_does_not_wedge_the_rerun(tmp_path):
     out = tmp_path / "collect" / "hotpotqa.jsonl"
-    args = [
-        "collect",
-        "--env",
-        "hotpotqa",
-        "--agent",
-        "expert",
-        "--split",
-        "dev",
-        "--episodes",
-        "4",
-        "--out",
-        str(out),
-    ]
+    args = _collect_args(out)
     assert _cli(tmp_path, "collect-append", *args).returncode == 137
     lock = tmp_path / "collect" / "hotpotqa.jsonl.lock"
     assert lock.exists()  # the dead process held it

@@ -43,6 +43,21 @@ DASH = "—"
 # ---------------------------------------------------------------- reading
 
 
+def comparable(results: dict) -> dict:
+    """``results.json`` without what differs between identical runs: the wall-clock fields
+    (``timing_keys``) and the ``run`` record (command, paths, machine)."""
+    timing = set(results["timing_keys"])
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in timing}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return strip({k: v for k, v in results.items() if k != "run"})
+
+
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 

@@ -50,7 +50,6 @@ def train_bpe_tokenizer(
         special tokens when encoding, and its offsets are character offsets into the input.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False)
@@ -62,14 +61,7 @@ def train_bpe_tokenizer(
         show_progress=False,
     )
     tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        pad_token="<pad>",
-        unk_token="<unk>",
-        eos_token="<eos>",
-        bos_token="<bos>",
-        model_max_length=model_max_length,
-    )
+    return _wrap(tok, model_max_length)
 
 
 # Pre-tokenizer regex of Llama 3 / GPT-4 (cl100k): newline runs and punctuation+newlines are pre-tokens of their own.
@@ -95,7 +87,6 @@ def train_tokenizer(
     if family == "bytelevel":
         return train_bpe_tokenizer(texts, vocab_size, model_max_length)
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     if family == "split-bytelevel":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -128,6 +119,13 @@ def train_tokenizer(
         vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), initial_alphabet=alphabet, show_progress=False
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    return _wrap(tok, model_max_length)
+
+
+def _wrap(tok: Any, model_max_length: int) -> Any:
+    """A trained ``tokenizers.Tokenizer`` as a ``PreTrainedTokenizerFast`` with our special tokens."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="<pad>",
