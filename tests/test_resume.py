@@ -73,7 +73,7 @@ def test_torn_checkpoint_is_set_aside_and_training_resumes_from_the_last_complet
     _tear(out / "checkpoint-4", how)
     with caplog.at_level("INFO", logger="agentdistill"):
         assert _distill(data, student, out, 6) == 0
-    torn = [p.name for p in out.iterdir() if p.name.startswith("checkpoint-torn-4-")]
+    torn = [p.name for p in out.iterdir() if p.name.startswith("torn-checkpoint-4-")]
     assert len(torn) == 1
     warnings = [
         r.getMessage() for r in caplog.records if r.name == "agentdistill.checkpoints" and r.levelname == "WARNING"

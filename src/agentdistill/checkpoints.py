@@ -78,9 +78,10 @@ def checkpoint_problem(ck: str | Path) -> str | None:
 
 
 def _set_aside(ck: Path) -> Path:
-    """Rename a torn ``checkpoint-N`` out of the pattern ``Trainer`` rotates and resumes from
-    (``checkpoint-<digits>``); the ``checkpoint-*`` prefix keeps it in the pipeline's cleanup."""
-    stem = f"checkpoint-torn-{ck.name.split('-', 1)[1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """Rename a torn ``checkpoint-N`` out of every pattern ``Trainer`` reads: it resumes from
+    ``checkpoint-<digits>`` and its ``save_total_limit`` rotation globs ``checkpoint-*`` (ordered by
+    mtime when saves are more than a second apart, so a torn one there would be deleted or counted)."""
+    stem = f"torn-{ck.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     dest, i = ck.with_name(stem), 1
     while dest.exists():
         dest, i = ck.with_name(f"{stem}-{i}"), i + 1
@@ -91,7 +92,7 @@ def _set_aside(ck: Path) -> Path:
 def last_complete_checkpoint(out: str | Path, set_aside: bool = True) -> Path | None:
     """The newest complete ``checkpoint-N`` in ``out`` (``checkpoint_problem``), or ``None``.
 
-    With ``set_aside`` every incomplete one is renamed ``checkpoint-torn-N-<time>``, so neither
+    With ``set_aside`` every incomplete one is renamed ``torn-checkpoint-N-<time>``, so neither
     ``Trainer``'s ``save_total_limit`` rotation nor a later rerun counts it, and a warning says so.
     """
     out = Path(out)

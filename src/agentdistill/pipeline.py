@@ -735,8 +735,8 @@ def _drop_if_corrupt(path: Path) -> None:
 
 
 def _drop_checkpoints(out: Path) -> None:
-    """A finished training's checkpoints are only needed to resume it: remove them."""
-    for ck in out.glob("checkpoint-*"):
+    """A finished training's checkpoints (and torn ones set aside) are only needed to resume it: remove them."""
+    for ck in [*out.glob("checkpoint-*"), *out.glob("torn-checkpoint-*")]:
         shutil.rmtree(ck, ignore_errors=True)
 
 
