@@ -3,6 +3,8 @@
 Many episodes run in lockstep: at every turn one batched ``generate`` call (left padding, KV
 cache) serves all unfinished episodes. The text the model sees is exactly what the trajectory's
 format renders (``formats/``), so collection, training and evaluation share one prompt format.
+``Episode`` is the one turn logic and trajectory builder: the model loop here, ``expert_episode``
+and ``agentdistill play`` (a person typing the turns) all step through it.
 
     records = run_episodes("alfworld", task_ids, HFPolicy(model, tok, AgentConfig()))
 """
