@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
+from agentdistill.bpe import train_bpe_tokenizer
 from agentdistill.cli import main
 from agentdistill.envs import make_env
-from agentdistill.testing import save_tiny_pair, train_bpe_tokenizer
+from agentdistill.testing import save_tiny_pair
 from agentdistill.trajectory import read_trajectories
 
 METRIC_KEYS = (

@@ -17,12 +17,12 @@ import pytest
 import torch
 
 from agentdistill.agent import AgentConfig, HFPolicy, expert_episode, run_episodes
+from agentdistill.bpe import TOKENIZER_FAMILIES, train_tokenizer
 from agentdistill.data import encode_records
 from agentdistill.envs import make_env
 from agentdistill.formats import get_format
 from agentdistill.masks import build_masks, fit_length
 from agentdistill.segment import segment
-from agentdistill.testing import TOKENIZER_FAMILIES, train_tokenizer
 
 ENVS = ("alfworld", "webshop", "hotpotqa")
 N_TASKS = 5

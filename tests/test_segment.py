@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from agentdistill.bpe import train_bpe_tokenizer
 from agentdistill.errors import ConfigError, TrajectoryError
 from agentdistill.formats import FORMATS, detect_format, get_format
 from agentdistill.segment import Segmented, Span, SpanKind, segment
-from agentdistill.testing import train_bpe_tokenizer
 from agentdistill.trajectory import ChatTranscript, RawTranscript, Step, Trajectory
 
 R, A = SpanKind.REASON, SpanKind.ACT

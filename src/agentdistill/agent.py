@@ -3,6 +3,8 @@
 Many episodes run in lockstep: at every turn one batched ``generate`` call (left padding, KV
 cache) serves all unfinished episodes. The text the model sees is exactly what the trajectory's
 format renders (``formats/``), so collection, training and evaluation share one prompt format.
+``Episode`` is the one turn logic and trajectory builder: the model loop here, ``expert_episode``
+and ``agentdistill play`` (a person typing the turns) all step through it.
 
     records = run_episodes("alfworld", task_ids, HFPolicy(model, tok, AgentConfig()))
 """
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from agentdistill.envs import make_env
+from agentdistill.envs import AgentEnv, StepResult, make_env
 from agentdistill.formats import TrajectoryFormat, get_format
 from agentdistill.masks import context_ids, piece_encoder
 from agentdistill.trajectory import Span, Step, Trajectory
@@ -37,7 +39,6 @@ class AgentConfig:
         batch_size: most episodes in one ``generate`` call.
         max_context: longest input in tokens (default: the model's ``max_position_embeddings``);
             longer histories are cut from the left, keeping the instruction and task.
-        max_thinks: consecutive think-only turns allowed in one step before the turn counts as invalid.
     """
 
     max_new_tokens: int = 96
@@ -46,7 +47,6 @@ class AgentConfig:
     seed: int = 0
     batch_size: int = 32
     max_context: int | None = None
-    max_thinks: int = 2
 
 
 @dataclass
@@ -183,35 +183,92 @@ class EpisodeRecord:
 
 
 @dataclass
-class _Episode:
-    env: Any
+class Episode:
+    """One episode in progress, whoever writes the turns (a model, the env's expert, a person).
+
+    ``take_turn`` applies a generated turn, ``act`` an already parsed one, and ``trajectory`` is
+    the record every writer produces. The token and time counts are filled by ``run_episodes``.
+    """
+
+    env: AgentEnv
+    env_name: str
     task_id: str
     prompt: str
-    first_obs: str
+    max_steps: int  # actions before the episode is cut
     steps: list[Step] = field(default_factory=list)
     pending: str | None = None  # a thought waiting for its action (formats with separate think turns)
     thinks: int = 0
     invalid: int = 0
+    done: bool = False
     reason_tokens: int = 0
     gen_tokens: int = 0
     gen_seconds: float = 0.0
-    done: bool = False
-    t0: float = 0.0
+    t0: float = field(default_factory=time.perf_counter)
     t1: float = 0.0
 
+    @classmethod
+    def start(cls, env: AgentEnv, env_name: str, task_id: str, max_steps: int | None = None) -> "Episode":
+        """Reset ``env`` to ``task_id``; ``max_steps`` caps the env's own step cap."""
+        cap = min(max_steps, env.max_steps) if max_steps else env.max_steps
+        return cls(env, env_name, task_id, build_prompt(env, env.reset(task_id)), cap)
 
-def build_prompt(env: Any, first_observation: str) -> str:
+    def history(self) -> list[Step]:
+        """The steps the next turn continues: a pending thought is an open step."""
+        return [*self.steps, Step(thought=self.pending)] if self.pending is not None else self.steps
+
+    def take_turn(self, fmt: TrajectoryFormat, output: str, max_thinks: int = 2) -> str | None:
+        """Apply one generated turn: a thought waits for its action, an action steps the env.
+
+        Returns:
+            The turn's thought (``None`` if it has none), for the caller's reasoning-token count.
+        """
+        thought, action = fmt.parse_output(output)
+        if thought is not None and action is None and fmt.separate_thinks and self.thinks < max_thinks:
+            # a think-only turn (ALFWorld "> think:", WebShop "think[...]"): the harness answers "OK."
+            self.pending = thought if self.pending is None else f"{self.pending} {thought}"
+            self.thinks += 1
+        elif action is None:
+            self.invalid += 1  # unparseable: the env answers with its invalid-action observation
+            action_text = output.strip().splitlines()[0] if output.strip() else ""
+            self._append(thought, action_text or None, self.env.step(action_text or "<invalid>"))
+        else:
+            self.act(thought, action)
+        return thought
+
+    def act(self, thought: str | None, action: str) -> None:
+        """Step the env with a parsed action and record the step (after any pending thought)."""
+        res = self.env.step(action)
+        if res.info.get("invalid"):
+            self.invalid += 1
+        self._append(thought, action, res)
+
+    def _append(self, thought: str | None, action: str | None, res: StepResult) -> None:
+        thought = self.pending if self.pending is not None else thought
+        self.steps.append(Step(thought=thought, action=action, observation=res.observation))
+        self.pending, self.thinks = None, 0
+        self.done = res.done or len(self.steps) >= self.max_steps
+
+    def trajectory(self, fmt_name: str, teacher: str | None = None) -> Trajectory:
+        """The episode as a trajectory; ``teacher`` ("expert", "human") is recorded in ``meta``."""
+        result = dict(self.env.result())
+        extras = {k: v for k, v in result.items() if k not in ("success", "reward")}
+        return Trajectory(
+            id=self.task_id,
+            env=self.env_name,
+            task=self.env.task_text(self.task_id),
+            prompt=self.prompt,
+            steps=self.steps,
+            success=bool(result.get("success")),
+            reward=float(result.get("reward", 0.0)),
+            task_type=self.env.task_type(self.task_id),
+            format=fmt_name,
+            meta=extras if teacher is None else {"teacher": teacher, **extras},
+        )
+
+
+def build_prompt(env: AgentEnv, first_observation: str) -> str:
     """Instruction, then the first observation (which holds the task)."""
     return f"{env.instruction().rstrip()}\n\n{first_observation.strip()}\n"
-
-
-def _task_text(first_observation: str) -> str:
-    for marker in ("Your task is to:", "Question:"):
-        if marker in first_observation:
-            return first_observation.split(marker, 1)[1].strip().splitlines()[0]
-    if "Instruction: [SEP]" in first_observation:
-        return first_observation.split("Instruction: [SEP]", 1)[1].split("[SEP]")[0].strip()
-    return first_observation.strip().splitlines()[-1]
 
 
 def run_episodes(
@@ -236,23 +293,14 @@ def run_episodes(
         max_thinks: think-only turns allowed before an action (formats with separate think turns).
         fmt: the transcript format the agent reads and writes (default: the env's own).
     """
-    eps = []
-    for tid in task_ids:
-        env = make_env(env_name, **(env_kwargs or {}))
-        obs = env.reset(tid)
-        eps.append(
-            _Episode(env=env, task_id=tid, prompt=build_prompt(env, obs), first_obs=obs, t0=time.perf_counter())
-        )
+    eps = [Episode.start(make_env(env_name, **(env_kwargs or {})), env_name, tid, max_steps) for tid in task_ids]
     fmt = get_format(fmt or eps[0].env.format) if eps else None
     tokenizer = getattr(policy, "tokenizer", None)  # chat: its template, as training renders with it
-    env_cap = eps[0].env.max_steps if eps else 0
-    cap = min(max_steps, env_cap) if max_steps else env_cap
     records: dict[str, EpisodeRecord] = {}
     while active := [e for e in eps if not e.done]:
         contexts = []
         for e in active:
-            steps = [*e.steps, Step(thought=e.pending)] if e.pending is not None else e.steps
-            text, spans = fmt.open_turn(e.prompt, steps, tokenizer)  # rendered as training renders it
+            text, spans = fmt.open_turn(e.prompt, e.history(), tokenizer)  # rendered as training renders it
             contexts.append(Context(text, tuple(spans)))
         t = time.perf_counter()
         gens = policy.generate(contexts, fmt)
@@ -260,65 +308,23 @@ def run_episodes(
         for e, g in zip(active, gens, strict=True):
             e.gen_tokens += g.num_tokens
             e.gen_seconds += dt
-            _advance(e, fmt, g.text, policy, cap, max_thinks)
+            thought = e.take_turn(fmt, g.text, max_thinks)
+            if thought is not None:
+                e.reason_tokens += policy.count_tokens(thought)
             if e.done:
                 e.t1 = time.perf_counter()
-                rec = _record(e, env_name, fmt)
+                rec = _record(e, fmt)
                 records[e.task_id] = rec
                 if on_done:
                     on_done(rec)
     return [records[e.task_id] for e in eps]
 
 
-def _advance(e: _Episode, fmt: Any, output: str, policy: Policy, cap: int, max_thinks: int) -> None:
-    """Apply one generated turn to an episode: a thought waits for its action, an action steps the env."""
-    thought, action = fmt.parse_output(output)
-    if thought is not None:
-        e.reason_tokens += policy.count_tokens(thought)
-    if thought is not None and action is None and fmt.separate_thinks and e.thinks < max_thinks:
-        # a think-only turn (ALFWorld "> think:", WebShop "think[...]"): the harness answers "OK."
-        e.pending = thought if e.pending is None else f"{e.pending} {thought}"
-        e.thinks += 1
-        return
-    if action is None:
-        e.invalid += 1  # unparseable: the env answers with its invalid-action observation
-        action_text = output.strip().splitlines()[0] if output.strip() else ""
-        res = e.env.step(action_text or "<invalid>")
-        step = Step(
-            thought=e.pending if e.pending is not None else thought,
-            action=action_text or None,
-            observation=res.observation,
-        )
-    else:
-        res = e.env.step(action)
-        if res.info.get("invalid"):
-            e.invalid += 1
-        step = Step(
-            thought=e.pending if e.pending is not None else thought, action=action, observation=res.observation
-        )
-    e.steps.append(step)
-    e.pending, e.thinks = None, 0
-    if res.done or len(e.steps) >= cap:
-        e.done = True
-
-
-def _record(e: _Episode, env_name: str, fmt: Any) -> EpisodeRecord:
-    result = dict(e.env.result())
-    traj = Trajectory(
-        id=e.task_id,
-        env=env_name,
-        task=_task_text(e.first_obs),
-        prompt=e.prompt,
-        steps=e.steps,
-        success=bool(result.get("success")),
-        reward=float(result.get("reward", 0.0)),
-        task_type=e.env.task_type(e.task_id),
-        format=fmt.name,
-        meta={k: v for k, v in result.items() if k not in ("success", "reward")},
-    )
+def _record(e: Episode, fmt: TrajectoryFormat) -> EpisodeRecord:
+    traj = e.trajectory(fmt.name)
     return EpisodeRecord(
         task_id=e.task_id,
-        env=env_name,
+        env=e.env_name,
         task_type=traj.task_type or "",
         success=traj.success,
         reward=traj.reward,
@@ -328,33 +334,14 @@ def _record(e: _Episode, env_name: str, fmt: Any) -> EpisodeRecord:
         gen_tokens=e.gen_tokens,
         gen_seconds=e.gen_seconds,
         wall_seconds=e.t1 - e.t0,
-        result=result,
+        result=dict(e.env.result()),
         trajectory=traj,
     )
 
 
 def expert_episode(env_name: str, task_id: str, env_kwargs: dict[str, Any] | None = None) -> Trajectory:
     """One episode of the env's oracle, recorded in the same format the agent writes."""
-    env = make_env(env_name, **(env_kwargs or {}))
-    first_obs = env.reset(task_id)
-    prompt = build_prompt(env, first_obs)
-    steps: list[Step] = []
-    for _ in range(env.max_steps):
-        thought, action = env.expert_step()
-        res = env.step(action)
-        steps.append(Step(thought=thought, action=action, observation=res.observation))
-        if res.done:
-            break
-    result = dict(env.result())
-    return Trajectory(
-        id=task_id,
-        env=env_name,
-        task=_task_text(first_obs),
-        prompt=prompt,
-        steps=steps,
-        success=bool(result.get("success")),
-        reward=float(result.get("reward", 0.0)),
-        task_type=env.task_type(task_id),
-        format=env.format,
-        meta={"teacher": "expert", **{k: v for k, v in result.items() if k not in ("success", "reward")}},
-    )
+    ep = Episode.start(make_env(env_name, **(env_kwargs or {})), env_name, task_id)
+    while not ep.done:
+        ep.act(*ep.env.expert_step())
+    return ep.trajectory(ep.env.format, teacher="expert")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 
+from agentdistill.bpe import BOS_ID, EOS_ID, PAD_ID
 from agentdistill.errors import ConfigError, VocabMismatchError
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def causal_lm_config(
     arch: str = "llama",
 ) -> Any:
     """A ``transformers`` config for a small causal LM (Llama: RoPE, RMSNorm, SiLU, untied head; or GPT-2),
-    with the special-token ids of ``testing.train_bpe_tokenizer`` (pad 0, eos 2, bos 3)."""
+    with the special-token ids of the tokenizers ``bpe`` trains (pad 0, eos 2, bos 3)."""
     from transformers import GPT2Config, LlamaConfig
 
     if arch == "llama":
@@ -188,9 +189,9 @@ def causal_lm_config(
             num_key_value_heads=num_heads,
             max_position_embeddings=max_position_embeddings,
             tie_word_embeddings=False,
-            pad_token_id=0,
-            eos_token_id=2,
-            bos_token_id=3,
+            pad_token_id=PAD_ID,
+            eos_token_id=EOS_ID,
+            bos_token_id=BOS_ID,
         )
     if arch == "gpt2":
         return GPT2Config(
@@ -200,9 +201,9 @@ def causal_lm_config(
             n_head=num_heads,
             n_inner=intermediate_size,
             n_positions=max_position_embeddings,
-            pad_token_id=0,
-            eos_token_id=2,
-            bos_token_id=3,
+            pad_token_id=PAD_ID,
+            eos_token_id=EOS_ID,
+            bos_token_id=BOS_ID,
         )
     raise ConfigError(f"unknown architecture {arch!r}; choose llama or gpt2")
 

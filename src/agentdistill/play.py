@@ -14,12 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# Reused so a human turn is handled exactly as a model's (think-only turns, task text).
-from agentdistill.agent import _task_text, build_prompt
+# The agent's own episode, so a human turn is handled exactly as a model's (think-only turns, invalid text).
+from agentdistill.agent import Episode
 from agentdistill.envs import ENVS, make_env
 from agentdistill.errors import ConfigError
 from agentdistill.formats import get_format
-from agentdistill.trajectory import Step, Trajectory
+from agentdistill.trajectory import Trajectory
 
 # The marker that starts a turn of each format: written before reading a turn, and added to a typed
 # line that does not parse without it ("go to desk 1" is read as "> go to desk 1"). React writes
@@ -79,67 +79,34 @@ def play(
     env = make_env(env_name, **(env_kwargs or {}))
     task_id = _find_task(env, env_name, task_id, split)
     fmt = get_format(env.format)
-    first_obs = env.reset(task_id)
-    prompt = build_prompt(env, first_obs)
+    ep = Episode.start(env, env_name, task_id)
     write(
         f"=== {env_name} task {task_id} ({env.task_type(task_id)}), at most {env.max_steps} actions. "
         "You are the agent: type what it would generate; `quit` or Ctrl-D stops. ===\n"
         f"=== {_HINTS.get(fmt.name, '')} ===\n\n"
     )
-    steps: list[Step] = []
-    pending: str | None = None  # a thought answered "OK.", waiting for its action
-    thinks = invalid = 0
-    shown = fmt.render(prompt, [])[0]
+    shown = fmt.render(ep.prompt, [])[0]
     write(shown)
-    done, stopped = False, False
-    while not done:
+    stopped = False
+    while not ep.done:
         try:
-            output = _read_turn(fmt, len(steps) + 1, read_line, write)
+            output = _read_turn(fmt, len(ep.steps) + 1, read_line, write)
         except EOFError:
             stopped = True
             break
-        thought, action = fmt.parse_output(output)
-        if thought is not None and action is None and fmt.separate_thinks and thinks < max_thinks:
-            pending = thought if pending is None else f"{pending} {thought}"
-            thinks += 1
-        else:
-            if action is None:  # unparseable: the env answers with its invalid-action observation
-                invalid += 1
-                action_text = output.strip().splitlines()[0] if output.strip() else ""
-                res = env.step(action_text or "<invalid>")
-                action = action_text or None
-            else:
-                res = env.step(action)
-                invalid += int(bool(res.info.get("invalid")))
-            steps.append(
-                Step(thought=pending if pending is not None else thought, action=action, observation=res.observation)
-            )
-            pending, thinks = None, 0
-            done = res.done or len(steps) >= env.max_steps
+        ep.take_turn(fmt, output, max_thinks)
         # Show what the harness wrote after the generated text, exactly as the agent will read it next turn.
-        text, spans = fmt.render(prompt, [*steps, Step(thought=pending)] if pending is not None else steps)
+        text, spans = fmt.render(ep.prompt, ep.history())
         generated_end = max([s.end for s in spans if s.end > len(shown)], default=len(shown))
         write(text[generated_end:])
         shown = text
-    result = dict(env.result())
-    success, reward = bool(result.get("success")), float(result.get("reward", 0.0))
+    traj = ep.trajectory(fmt.name, teacher="human")
     how = "stopped" if stopped else "done"
     write(
-        f"\n=== {how} after {len(steps)} action(s) ({invalid} invalid): "
-        f"{'success' if success else 'failure'}, reward {reward:.2f} ===\n"
+        f"\n=== {how} after {len(ep.steps)} action(s) ({ep.invalid} invalid): "
+        f"{'success' if traj.success else 'failure'}, reward {traj.reward:.2f} ===\n"
     )
-    return Trajectory(
-        id=task_id,
-        env=env_name,
-        task=_task_text(first_obs),
-        prompt=prompt,
-        steps=steps,
-        success=success,
-        reward=reward,
-        task_type=env.task_type(task_id),
-        format=fmt.name,
-        meta={"teacher": "human", **{k: v for k, v in result.items() if k not in ("success", "reward")}},
-    )
+    return traj
 
 
 def _read_turn(fmt: Any, k: int, read_line: Callable[[], str], write: Callable[[str], Any]) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from agentdistill.errors import ConfigError
-from agentdistill.files import atomic_open, atomic_write_json, atomic_write_text, read_jsonl_tolerant
+from agentdistill.files import atomic_write_json, atomic_write_text, read_jsonl_tolerant
 from agentdistill.metrics import mean_std
+from agentdistill.plots import PLOTS, write_plots
 
 METRICS = (
     "success_rate", "score", "reasoning_length", "cot_match_rate", "steps", "invalid_rate",
@@ -32,7 +33,6 @@ COLUMNS = (
     ("steps", "Steps", 1),
     ("seconds_per_episode", "Latency (s/ep)", 3),
 )
-PLOTS = ("plots/success_vs_size.png", "plots/reasoning_cot.png", "plots/training_curves.png")
 _SHORT = {"lambda_reason": "λ_r", "lambda_act": "λ_a"}
 # Below this teacher test success (%) on an env, the report warns that its students' rows say little
 # about the method (the bar the embedded teacher is held to; see README "Results").
@@ -427,84 +427,6 @@ def _markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- plots
-
-
-def _save(fig: Any, path: Path) -> None:
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
-
-
-def _no_data(ax: Any) -> None:
-    ax.text(0.5, 0.5, "no results on disk", ha="center", va="center", transform=ax.transAxes)
-
-
-def _plots(results: dict, curves: dict[tuple, dict], run: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    envs, sizes = results["envs"] or [None], list(results["sizes"])
-    models = list(dict.fromkeys(r["model"] for rows in results["tables"].values() for r in rows))
-    color = {m: f"C{i % 10}" for i, m in enumerate(models)}
-
-    fig = Figure(figsize=(4.6 * len(envs), 3.8), layout="constrained")
-    for ax, env in zip(fig.subplots(1, len(envs), squeeze=False)[0], envs, strict=True):
-        rows = results["tables"].get(env, [])
-        if not any(r["success_rate"]["mean"] is not None for r in rows):
-            _no_data(ax)
-        for i, m in enumerate(models):
-            dx = 0.05 * (i - len(models) / 2)  # side by side, so equal values stay visible
-            pts = [(sizes.index(r["size"]) + dx, r) for r in rows if r["model"] == m and r["size"] in sizes]
-            pts = [(x, r) for x, r in pts if r["success_rate"]["mean"] is not None]
-            if m == "teacher":
-                for r in (r for r in rows if r["model"] == m and r["success_rate"]["mean"] is not None):
-                    ax.axhline(r["success_rate"]["mean"], ls="--", color="gray", label="teacher")
-            elif pts:
-                ys = [r["success_rate"] for _, r in pts]
-                ax.errorbar([x for x, _ in pts], [y["mean"] for y in ys], yerr=[y["std"] or 0 for y in ys],
-                            marker="o", capsize=3, color=color[m], label=pts[0][1]["label"])  # fmt: skip
-        ax.set_xticks(range(len(sizes)), [f"{s}\n{_params(results['sizes'][s].get('params'))}" for s in sizes])
-        ax.set(title=env or "", xlabel="student size", ylabel="success %", ylim=(-3, 103))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    _save(fig, run / PLOTS[0])
-
-    fig = Figure(figsize=(4.6 * len(envs), 7.5), layout="constrained")
-    axes = fig.subplots(2, len(envs), squeeze=False)
-    for j, env in enumerate(envs):
-        rows = results["tables"].get(env, [])
-        for ax, (metric, title) in zip(axes[:, j], (("reasoning_length", "reasoning tokens / episode"),
-                                                    ("cot_match_rate", "CoT match %")), strict=True):  # fmt: skip
-            bars = [(i, r) for i, r in enumerate(rows) if r[metric]["mean"] is not None]
-            if bars:
-                ax.bar([i for i, _ in bars], [r[metric]["mean"] for _, r in bars],
-                       yerr=[r[metric]["std"] or 0 for _, r in bars], capsize=2,
-                       color=[color[r["model"]] for _, r in bars])  # fmt: skip
-            else:
-                _no_data(ax)
-            ax.set_xticks(range(len(rows)), [f"{r['label']} {r['size'] or ''}" for r in rows], rotation=75, fontsize=7)
-            ax.set(title=f"{env or ''}: {title}")
-    _save(fig, run / PLOTS[1])
-
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    labels = {(r["model"], r["size"]): r["label"] for rows in results["tables"].values() for r in rows}
-    for ax, key in zip(fig.subplots(1, 2, squeeze=False)[0], ("loss_cot", "loss_act"), strict=True):
-        lines = [(k, v) for k, v in curves.items() if k[2] == key]
-        for (m, s, _), pts in lines:
-            steps = sorted(pts)
-            ls = ("-", "--", ":", "-.")[sizes.index(s) % 4 if s in sizes else 0]
-            ax.plot(steps, [sum(pts[x]) / len(pts[x]) for x in steps], ls=ls, color=color.get(m, "k"),
-                    label=f"{labels.get((m, s), m)} {s}")  # fmt: skip
-        if not lines:
-            _no_data(ax)
-        else:
-            ax.legend(fontsize=7)
-        ax.set(title=f"{key} (mean over seeds)", xlabel="step", ylabel=key)
-    _save(fig, run / PLOTS[2])
-
-
 # ---------------------------------------------------------------- entry points
 
 
@@ -517,7 +439,7 @@ def build_report(run_dir: str | Path) -> dict:
     """Write ``results.json``, ``results.md`` and ``plots/*.png`` into ``run_dir``; return the results."""
     run = Path(run_dir)
     results, curves = _collect(run)
-    _plots(results, curves, run)
+    write_plots(results, curves, run, [f"{s}\n{_params(v.get('params'))}" for s, v in results["sizes"].items()])
     atomic_write_json(run / "results.json", results)
     atomic_write_text(run / "results.md", _markdown(results))
     return results

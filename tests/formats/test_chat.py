@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from agentdistill.bpe import train_bpe_tokenizer
 from agentdistill.errors import TrajectoryError
 from agentdistill.formats.chat import ChatFormat, render_messages, steps_to_messages
 from agentdistill.masks import build_masks
-from agentdistill.testing import train_bpe_tokenizer
 from agentdistill.trajectory import SpanKind, Step
 
 R, A = SpanKind.REASON, SpanKind.ACT

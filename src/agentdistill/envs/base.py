@@ -34,6 +34,10 @@ class AgentEnv(Protocol):
 
     def task_type(self, task_id: str) -> str: ...
 
+    def task_text(self, task_id: str) -> str:
+        """The task as the first observation states it (a trajectory's ``task``), e.g. the question."""
+        ...
+
     def instruction(self) -> str:
         """The fixed instruction that opens every prompt of this env (no task-specific text)."""
         ...

@@ -80,6 +80,10 @@ class HotpotQAEnv:
     def task_type(self, task_id: str) -> str:
         return self._bank.task(task_id).type
 
+    def task_text(self, task_id: str) -> str:
+        """The question's first line (a loaded question is shown whole in the first observation)."""
+        return self._bank.task(task_id).question.strip().splitlines()[0]
+
     def task(self, task_id: str) -> Task:
         """The full task record (question, gold answer, the oracle's hops)."""
         return self._bank.task(task_id)

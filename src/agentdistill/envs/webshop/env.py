@@ -85,6 +85,10 @@ class WebShopEnv:
     def task_type(self, task_id: str) -> str:
         return self._get_task(task_id).goal.category
 
+    def task_text(self, task_id: str) -> str:
+        """The instruction, e.g. "i need a long lasting deodorant in bright citrus scent, and price ..."."""
+        return self._get_task(task_id).goal.instruction
+
     def goal(self, task_id: str) -> Goal:
         """The structured goal behind a task's instruction."""
         return self._get_task(task_id).goal
