@@ -17,7 +17,7 @@ from agentdistill.errors import ConfigError
 from agentdistill.losses import topk_from_logits
 from agentdistill.masks import Encoded
 from agentdistill.modeling import load_causal_lm
-from agentdistill.teacher import build_cache, load_cache
+from agentdistill.teacher_cache import build_cache, load_cache
 from agentdistill.trainer import DistillConfig, DistillTrainer
 from agentdistill.trajectory import record_from_json
 

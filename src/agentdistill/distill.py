@@ -20,14 +20,14 @@ from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_text, mark_done
 from agentdistill.masks import Encoded
 from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config
-from agentdistill.teacher import (
+from agentdistill.teacher_cache import (
     TeacherCache,
     build_cache,
+    canonical_name,
     entropy_sum,
     free_memory,
     load_cache,
     supervised_logits,
-    teacher_id,
 )
 from agentdistill.trainer import DistillConfig, DistillTrainer
 
@@ -128,7 +128,7 @@ def _resolved_config(dargs: DistillArgs, cfg: DistillConfig) -> str:
 def _load_cache(dargs: DistillArgs, cfg: DistillConfig, examples: list[Encoded]) -> TeacherCache:
     path = cfg.cache_path()
     cache = load_cache(
-        path, examples, teacher=teacher_id(str(dargs.teacher)), topk=cfg.cache_topk, temperature=cfg.temperature
+        path, examples, teacher=canonical_name(str(dargs.teacher)), topk=cfg.cache_topk, temperature=cfg.temperature
     )
     logger.info("reusing teacher cache %s (%d examples, top-%d)", path, len(cache), cache.topk)
     return cache
@@ -151,7 +151,7 @@ def _build_or_load_cache(
             batch_size=cfg.per_device_train_batch_size,
             chunk_size=cfg.loss_chunk_size,
             temperature=cfg.temperature,
-            teacher_name=teacher_id(str(dargs.teacher)),
+            teacher_name=canonical_name(str(dargs.teacher)),
         )
 
 

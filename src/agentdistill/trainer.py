@@ -23,7 +23,7 @@ from agentdistill.errors import AgentDistillError, ConfigError
 from agentdistill.files import append_jsonl, atomic_write_text, repair_jsonl_tail
 from agentdistill.losses import KINDS, chunked_ce, chunked_kd, chunked_kd_topk, span_loss_sums
 from agentdistill.modeling import final_hidden, output_head
-from agentdistill.teacher import CACHE_FILE
+from agentdistill.teacher_cache import CACHE_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -61,8 +61,8 @@ def examples_fingerprint(examples: Sequence[Encoded]) -> str:
     return h.hexdigest()
 
 
-def teacher_id(name_or_path: str | Path) -> str:
-    """The teacher's name as the cache records it: a resolved path for a local directory, else the name."""
+def canonical_name(name_or_path: str | Path) -> str:
+    """A model's name as the cache records its teacher: the resolved path of a local directory, else the name."""
     p = Path(name_or_path)
     return str(p.resolve()) if p.exists() else str(name_or_path)
 
@@ -156,7 +156,7 @@ def build_cache(
         batch_size: examples per teacher forward.
         chunk_size: positions projected to the vocabulary at once.
         temperature: τ the log-probs are stored at (the run's ``--temperature``).
-        teacher_name: recorded and checked by ``load_cache`` (see ``teacher_id``).
+        teacher_name: recorded and checked by ``load_cache`` (see ``canonical_name``).
 
     Returns:
         The cache as ``load_cache`` would return it.
@@ -228,7 +228,7 @@ def load_cache(
         path: the ``.safetensors`` file.
         examples: this run's training examples; their fingerprint must match the cache's.
         teacher, topk, temperature, vocab_size: when given, must equal what the cache was built with
-            (``teacher`` as ``teacher_id`` records it; ``vocab_size`` is the student's head size).
+            (``teacher`` as ``canonical_name`` records it; ``vocab_size`` is the student's head size).
 
     Raises:
         ConfigError: one line saying what differs and to delete the file (or choose another
