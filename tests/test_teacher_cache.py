@@ -11,13 +11,12 @@ import torch
 from agentdistill.agent import expert_episode
 from agentdistill.cli import main
 from agentdistill.data import TEACHER_KEYS, DistillCollator, EncodedDataset, encode_records, num_supervised_positions
-from agentdistill.distill import teacher_entropies
 from agentdistill.envs import make_env
 from agentdistill.errors import ConfigError
 from agentdistill.losses import topk_from_logits
 from agentdistill.masks import Encoded
 from agentdistill.modeling import load_causal_lm
-from agentdistill.teacher import build_cache, load_cache
+from agentdistill.teacher_cache import build_cache, cache_path, load_cache, teacher_entropies
 from agentdistill.trainer import DistillConfig, DistillTrainer
 from agentdistill.trajectory import record_from_json
 
@@ -196,8 +195,8 @@ def test_config_validation(tmp_path):
     with pytest.raises(ConfigError, match="--cache_topk"):
         DistillConfig(output_dir=str(tmp_path), teacher_signal="cached", cache_topk=0)
     cfg = DistillConfig(output_dir=str(tmp_path), teacher_signal="cached")
-    assert cfg.cache_path() == tmp_path / "teacher_cache.safetensors"
-    assert DistillConfig(output_dir=str(tmp_path), teacher_cache="x.st").cache_path().name == "x.st"
+    assert cache_path(cfg) == tmp_path / "teacher_cache.safetensors"
+    assert cache_path(DistillConfig(output_dir=str(tmp_path), teacher_cache="x.st")).name == "x.st"
 
 
 def test_cached_trainer_needs_cached_batches(tmp_path, examples, tiny_pair, teacher):

@@ -2,8 +2,8 @@
 
 ``encode_records`` segments each record (``segment.py``), builds its masks (``masks.py``) and fits
 it to ``max_length``; ``DistillCollator`` right-pads a list of examples into tensors. With a cached
-teacher (``teacher.py``) each example travels with its cached rows and the collator concatenates
-them in the order the trainer flattens the batch's supervised positions.
+teacher (``teacher_cache.py``) each example travels with its cached rows and the collator
+concatenates them in the order the trainer flattens the batch's supervised positions.
 """
 
 import logging
@@ -102,7 +102,7 @@ class EncodedDataset(torch.utils.data.Dataset):
 
     Args:
         examples: the training examples.
-        teacher_cache: optional per-example cached teacher signal (``teacher.TeacherCache`` or any
+        teacher_cache: optional per-example cached teacher signal (``teacher_cache.TeacherCache`` or any
             sequence of ``TeacherRows`` indexed like ``examples``); items are then ``CachedExample``.
             The cache is indexed by example index, so any sampler order works.
     """

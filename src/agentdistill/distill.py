@@ -1,4 +1,5 @@
-"""The ``distill`` stage: load teacher/student and data, score the curriculum, train, save.
+"""The ``distill`` stage: load data and models, get the teacher signal (live or cached), score the curriculum,
+train, save.
 
 agentdistill distill --teacher T --student S --data trajs.jsonl --loss sad --out DIR
 
@@ -9,27 +10,21 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 
 from agentdistill.checkpoints import checkpoint_problem, last_complete_checkpoint
 from agentdistill.curriculum import complexity_scores
-from agentdistill.data import DistillCollator, EncodedDataset, load_examples, num_supervised_positions
+from agentdistill.data import DistillCollator, EncodedDataset, load_examples
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_text, mark_done
 from agentdistill.masks import Encoded
 from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config
-from agentdistill.teacher import (
-    TeacherCache,
-    build_cache,
-    entropy_sum,
-    free_memory,
-    load_cache,
-    supervised_logits,
-    teacher_id,
-)
+from agentdistill.teacher_cache import TeacherSignal, teacher_signal
 from agentdistill.trainer import DistillConfig, DistillTrainer
+from agentdistill.trajectory import BadRecord
 
 logger = logging.getLogger(__name__)
 
@@ -106,53 +101,43 @@ def _resume_point(dargs: DistillArgs, cfg: DistillConfig) -> Path | None:
     return last
 
 
-@torch.no_grad()
-def teacher_entropies(
-    teacher: torch.nn.Module, examples: list[Encoded], batch_size: int = 8, chunk_size: int = 1024
-) -> list[float]:
-    """Teacher's mean per-token entropy on each example's supervised positions (curriculum's H_T).
-
-    The same pass as ``teacher.build_cache``, which stores these values for a cached run.
-    """
-    totals = [0.0] * len(examples)
-    for i, logits in supervised_logits(teacher, examples, batch_size, chunk_size):
-        totals[i] += entropy_sum(logits)
-    return [t / max(num_supervised_positions(ex), 1) for t, ex in zip(totals, examples, strict=True)]
-
-
 def _resolved_config(dargs: DistillArgs, cfg: DistillConfig) -> str:
     train = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
     return yaml.safe_dump({"distill_args": asdict(dargs), "training": train}, sort_keys=False)
 
 
-def _load_cache(dargs: DistillArgs, cfg: DistillConfig, examples: list[Encoded]) -> TeacherCache:
-    path = cfg.cache_path()
-    cache = load_cache(
-        path, examples, teacher=teacher_id(str(dargs.teacher)), topk=cfg.cache_topk, temperature=cfg.temperature
-    )
-    logger.info("reusing teacher cache %s (%d examples, top-%d)", path, len(cache), cache.topk)
-    return cache
+def _tokenizer_source(dargs: DistillArgs) -> str:
+    """``--tokenizer``, else the student's, else the teacher's."""
+    src = dargs.tokenizer or dargs.student or dargs.teacher
+    if src is None:
+        raise ConfigError("--student_config needs --tokenizer or --teacher to know the vocabulary")
+    return src
 
 
-def _build_or_load_cache(
-    dargs: DistillArgs, cfg: DistillConfig, examples: list[Encoded], teacher: torch.nn.Module
-) -> TeacherCache:
-    """The main process writes the cache; the others wait for it and read it."""
-    path = cfg.cache_path()
-    with cfg.main_process_first(desc="teacher cache"):
-        if path.exists():  # another process wrote it while this one loaded the teacher
-            return _load_cache(dargs, cfg, examples)
-        logger.info("building teacher cache %s: %d examples, top-%d", path, len(examples), cfg.cache_topk)
-        return build_cache(
-            teacher.to(cfg.device),
-            examples,
-            path,
-            topk=cfg.cache_topk,
-            batch_size=cfg.per_device_train_batch_size,
-            chunk_size=cfg.loss_chunk_size,
-            temperature=cfg.temperature,
-            teacher_name=teacher_id(str(dargs.teacher)),
-        )
+def _load_data(dargs: DistillArgs, cfg: DistillConfig) -> tuple[Any, list[Encoded], list[BadRecord]]:
+    """The tokenizer, the encoded training examples and the skipped records."""
+    tokenizer = load_tokenizer(_tokenizer_source(dargs))
+    examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
+    return tokenizer, examples, bad
+
+
+def _check_vocab(dargs: DistillArgs, tokenizer: Any, signal: TeacherSignal, student: torch.nn.Module) -> None:
+    """Teacher (model or cache) and student share one vocabulary and head size; nothing to check for sft."""
+    if signal.vocab_size is None:
+        return
+    t_tok = load_tokenizer(dargs.teacher) if dargs.tokenizer is None else tokenizer
+    names = (str(dargs.teacher), str(_tokenizer_source(dargs)))
+    check_vocab(t_tok, tokenizer, signal.teacher, student, names, signal.vocab_size)
+
+
+def _curriculum_scores(
+    cfg: DistillConfig, examples: list[Encoded], entropies: list[float] | None
+) -> list[float] | None:
+    """Each example's complexity (``curriculum.complexity_scores``), or None without a curriculum."""
+    if cfg.curriculum == "none":
+        return None
+    counts = [e.num_reason for e in examples], [e.num_act for e in examples]
+    return complexity_scores(*counts, entropies, cfg.weights()).tolist()
 
 
 def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
@@ -166,58 +151,39 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", _resolved_config(dargs, cfg))
 
-    tok_src = dargs.tokenizer or dargs.student or dargs.teacher
-    if tok_src is None:
-        raise ConfigError("--student_config needs --tokenizer or --teacher to know the vocabulary")
-    tokenizer = load_tokenizer(tok_src)
-    # data first: a malformed file fails in a second, before any model is loaded
-    examples, bad = load_examples(dargs.data, tokenizer, dargs.format, cfg.max_length, cfg.truncation, dargs.skip_bad)
-    teacher, cache = None, None
-    cached = cfg.loss != "sft" and cfg.teacher_signal == "cached"
-    if cfg.loss != "sft":
-        if dargs.teacher is None:
-            raise ConfigError(f"--loss {cfg.loss} needs --teacher (only sft trains without one)")
-        if cached and cfg.cache_path().exists():
-            cache = _load_cache(dargs, cfg, examples)  # a stale cache fails here, before any model is loaded
-        if cache is None:
-            teacher = load_causal_lm(dargs.teacher)
+    # 1. data, then models: a malformed file or a stale teacher cache fails in a second, before any model is loaded
+    tokenizer, examples, bad = _load_data(dargs, cfg)
+    signal = teacher_signal(cfg, dargs.teacher, examples)
+    if signal.needs_teacher:
+        signal.teacher = load_causal_lm(dargs.teacher)
     student = load_causal_lm(dargs.student) if dargs.student else student_from_config(dargs.student_config, cfg.seed)
-    if teacher is not None or cache is not None:
-        t_tok = load_tokenizer(dargs.teacher) if dargs.tokenizer is None else tokenizer
-        t_vocab = cache.vocab_size if cache is not None else None
-        check_vocab(t_tok, tokenizer, teacher, student, (str(dargs.teacher), str(tok_src)), t_vocab)
-    if cached and cache is None:
-        cache = _build_or_load_cache(dargs, cfg, examples, teacher)
-        teacher = None  # training holds only the student
-        free_memory()
+    _check_vocab(dargs, tokenizer, signal, student)
 
+    # 2. teacher signal: a cached run builds its cache and frees the teacher; the curriculum's entropies
+    signal.prepare(cfg, examples)
     if bad:
         logger.warning(
             "skipped %d malformed record(s); first: %s:%d %s", len(bad), bad[0].path, bad[0].line, bad[0].error
         )
-    scores = None
-    if cfg.curriculum != "none":
-        alpha, beta, gamma = cfg.weights()
-        ent = None
-        if gamma != 0 and cache is not None:
-            ent = cache.entropies()  # computed in the caching pass, exactly as teacher_entropies does
-        elif gamma != 0 and teacher is not None:
-            ent = teacher_entropies(teacher.to(cfg.device), examples, cfg.per_device_train_batch_size)
-        scores = complexity_scores(
-            [e.num_reason for e in examples], [e.num_act for e in examples], ent, (alpha, beta, gamma)
-        ).tolist()
+
+    # 3. curriculum scores
+    scores = _curriculum_scores(cfg, examples, signal.entropies)
+
+    # 4. train
     trainer = DistillTrainer(
         model=student,
         args=cfg,
-        teacher=teacher,
+        teacher=signal.teacher,
         curriculum_scores=scores,
-        train_dataset=EncodedDataset(examples, teacher_cache=cache),
+        train_dataset=EncodedDataset(examples, teacher_cache=signal.cache),
         data_collator=DistillCollator(pad_token_id=tokenizer.pad_token_id or 0),
         processing_class=tokenizer,
     )
     if last:
         logger.info("resuming from %s", last)
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+
+    # 5. save
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         mark_done(

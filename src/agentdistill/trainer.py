@@ -23,7 +23,6 @@ from agentdistill.errors import AgentDistillError, ConfigError
 from agentdistill.files import append_jsonl, atomic_write_text, repair_jsonl_tail
 from agentdistill.losses import KINDS, chunked_ce, chunked_kd, chunked_kd_topk, span_loss_sums
 from agentdistill.modeling import final_hidden, output_head
-from agentdistill.teacher import CACHE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +145,6 @@ class DistillConfig(TrainingArguments):
         if self.cache_topk < 1:
             raise ConfigError(f"--cache_topk must be >= 1; got {self.cache_topk}")
         self.weights()  # validates --curriculum_weights
-
-    def cache_path(self) -> Path:
-        """Where the cached teacher signal lives: ``--teacher_cache`` or ``<output_dir>/teacher_cache.safetensors``."""
-        return Path(self.teacher_cache) if self.teacher_cache else Path(self.output_dir) / CACHE_FILE
 
     def weights(self) -> tuple[float, float, float]:
         try:

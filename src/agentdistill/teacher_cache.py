@@ -7,7 +7,9 @@ only (position ``t`` whose next token ``t + 1`` is REASON or ACT, exactly the ro
 remaining mass (``losses.topk_from_logits``), plus each example's mean teacher entropy on those
 positions (the curriculum's ``H_T``, so a cached run never needs the teacher again).
 ``load_cache`` reads it back and refuses a cache built for other examples, another teacher, top-k,
-temperature or vocabulary.
+temperature or vocabulary. ``teacher_signal`` is what ``distill`` uses: it reuses the run's cache or
+says the teacher must be loaded, then ``TeacherSignal.prepare`` builds the cache (and drops the teacher)
+and gives the curriculum its entropies.
 
 File layout (``safetensors``; rows of all examples concatenated, in example then position order):
 
@@ -42,12 +44,18 @@ from agentdistill.files import atomic_path
 from agentdistill.losses import topk_from_logits
 from agentdistill.masks import Encoded
 from agentdistill.modeling import final_hidden, output_head
+from agentdistill.trainer import DistillConfig
 
 logger = logging.getLogger(__name__)
 
 CACHE_FILE = "teacher_cache.safetensors"
 _FORMAT, _VERSION = "agentdistill.teacher_cache", "1"
 _TENSORS = ("topk_ids", "topk_logprobs", "tail_logprob", "offsets", "entropy")
+
+
+def cache_path(cfg: DistillConfig) -> Path:
+    """Where the cached teacher signal lives: ``--teacher_cache`` or ``<output_dir>/teacher_cache.safetensors``."""
+    return Path(cfg.teacher_cache) if cfg.teacher_cache else Path(cfg.output_dir) / CACHE_FILE
 
 
 def examples_fingerprint(examples: Sequence[Encoded]) -> str:
@@ -61,8 +69,8 @@ def examples_fingerprint(examples: Sequence[Encoded]) -> str:
     return h.hexdigest()
 
 
-def teacher_id(name_or_path: str | Path) -> str:
-    """The teacher's name as the cache records it: a resolved path for a local directory, else the name."""
+def canonical_name(name_or_path: str | Path) -> str:
+    """A model's name as the cache records its teacher: the resolved path of a local directory, else the name."""
     p = Path(name_or_path)
     return str(p.resolve()) if p.exists() else str(name_or_path)
 
@@ -100,6 +108,20 @@ def entropy_sum(logits: torch.Tensor) -> float:
     return float(-(logp.exp() * logp).sum())
 
 
+@torch.no_grad()
+def teacher_entropies(
+    teacher: torch.nn.Module, examples: Sequence[Encoded], batch_size: int = 8, chunk_size: int = 1024
+) -> list[float]:
+    """Teacher's mean per-token entropy on each example's supervised positions (curriculum's H_T).
+
+    The same pass as ``build_cache``, which stores these values for a cached run.
+    """
+    totals = [0.0] * len(examples)
+    for i, logits in supervised_logits(teacher, examples, batch_size, chunk_size):
+        totals[i] += entropy_sum(logits)
+    return [t / max(num_supervised_positions(ex), 1) for t, ex in zip(totals, examples, strict=True)]
+
+
 @dataclass
 class TeacherCache:
     """The cached teacher signal in memory (see the module docstring for the layout).
@@ -132,7 +154,7 @@ class TeacherCache:
         return int(self.meta["vocab_size"])
 
     def entropies(self) -> list[float]:
-        """Mean teacher entropy per example, as ``distill.teacher_entropies`` returns it."""
+        """Mean teacher entropy per example, as ``teacher_entropies`` returns it."""
         return self.entropy.tolist()
 
 
@@ -156,7 +178,7 @@ def build_cache(
         batch_size: examples per teacher forward.
         chunk_size: positions projected to the vocabulary at once.
         temperature: τ the log-probs are stored at (the run's ``--temperature``).
-        teacher_name: recorded and checked by ``load_cache`` (see ``teacher_id``).
+        teacher_name: recorded and checked by ``load_cache`` (see ``canonical_name``).
 
     Returns:
         The cache as ``load_cache`` would return it.
@@ -228,7 +250,7 @@ def load_cache(
         path: the ``.safetensors`` file.
         examples: this run's training examples; their fingerprint must match the cache's.
         teacher, topk, temperature, vocab_size: when given, must equal what the cache was built with
-            (``teacher`` as ``teacher_id`` records it; ``vocab_size`` is the student's head size).
+            (``teacher`` as ``canonical_name`` records it; ``vocab_size`` is the student's head size).
 
     Raises:
         ConfigError: one line saying what differs and to delete the file (or choose another
@@ -273,7 +295,96 @@ def load_cache(
     return cache
 
 
-def free_memory() -> None:
+@dataclass
+class TeacherSignal:
+    """What a run's student learns from: the live ``teacher``, or its ``cache``, or neither (``--loss sft``).
+
+    ``teacher_signal`` makes it before any model is loaded; the caller loads ``teacher`` when
+    ``needs_teacher``, then ``prepare`` builds the cache (a cached run then drops the teacher, so
+    training holds only the student) and sets ``entropies``, the curriculum's H_T per example.
+    """
+
+    teacher_name: str | None  # as the cache records it (``canonical_name``); None for sft
+    cache: TeacherCache | None = None
+    teacher: torch.nn.Module | None = None
+    entropies: list[float] | None = None
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether the teacher model must be loaded: a distillation loss with no cache to reuse."""
+        return self.teacher_name is not None and self.cache is None
+
+    @property
+    def vocab_size(self) -> int | None:
+        """The teacher's head size (the model's, else the cache's); None when there is neither."""
+        if self.teacher is not None:
+            return output_head(self.teacher)[0].shape[0]
+        return self.cache.vocab_size if self.cache is not None else None
+
+    def prepare(self, cfg: DistillConfig, examples: Sequence[Encoded]) -> None:
+        """Build the cache of a cached run that has none yet, then compute the curriculum's entropies (γ ≠ 0)."""
+        if cfg.teacher_signal == "cached" and self.needs_teacher:
+            self.cache = _build_or_reuse(cfg, self.teacher_name, examples, self.teacher)
+            self.teacher = None  # training holds only the student
+            _free_memory()
+        if cfg.curriculum == "none" or cfg.weights()[2] == 0:
+            return
+        if self.cache is not None:
+            self.entropies = self.cache.entropies()  # computed in the caching pass, exactly as teacher_entropies does
+        elif self.teacher is not None:
+            self.entropies = teacher_entropies(self.teacher.to(cfg.device), examples, cfg.per_device_train_batch_size)
+
+
+def teacher_signal(cfg: DistillConfig, teacher: str | None, examples: Sequence[Encoded]) -> TeacherSignal:
+    """The run's teacher signal before any model is loaded: a cached run reuses its cache file when there is one.
+
+    Args:
+        cfg: the run's options (``--loss``, ``--teacher_signal``, ``--teacher_cache``, ``--cache_topk``, ...).
+        teacher: ``--teacher``, a model directory or hub name.
+        examples: the training examples, in dataset order.
+
+    Raises:
+        ConfigError: a distillation loss without ``--teacher``, or a stale cache (see ``load_cache``).
+    """
+    if cfg.loss == "sft":
+        return TeacherSignal(None)
+    if teacher is None:
+        raise ConfigError(f"--loss {cfg.loss} needs --teacher (only sft trains without one)")
+    name = canonical_name(str(teacher))
+    if cfg.teacher_signal == "cached" and cache_path(cfg).exists():
+        return TeacherSignal(name, cache=_reuse(cfg, name, examples))
+    return TeacherSignal(name)
+
+
+def _reuse(cfg: DistillConfig, teacher_name: str, examples: Sequence[Encoded]) -> TeacherCache:
+    path = cache_path(cfg)
+    cache = load_cache(path, examples, teacher=teacher_name, topk=cfg.cache_topk, temperature=cfg.temperature)
+    logger.info("reusing teacher cache %s (%d examples, top-%d)", path, len(cache), cache.topk)
+    return cache
+
+
+def _build_or_reuse(
+    cfg: DistillConfig, teacher_name: str, examples: Sequence[Encoded], teacher: torch.nn.Module
+) -> TeacherCache:
+    """The main process writes the cache; the others wait for it and read it."""
+    path = cache_path(cfg)
+    with cfg.main_process_first(desc="teacher cache"):
+        if path.exists():  # another process wrote it while this one loaded the teacher
+            return _reuse(cfg, teacher_name, examples)
+        logger.info("building teacher cache %s: %d examples, top-%d", path, len(examples), cfg.cache_topk)
+        return build_cache(
+            teacher.to(cfg.device),
+            examples,
+            path,
+            topk=cfg.cache_topk,
+            batch_size=cfg.per_device_train_batch_size,
+            chunk_size=cfg.loss_chunk_size,
+            temperature=cfg.temperature,
+            teacher_name=teacher_name,
+        )
+
+
+def _free_memory() -> None:
     """Collect garbage and empty the CUDA cache (after the caller dropped its last teacher reference)."""
     gc.collect()
     if torch.cuda.is_available():
