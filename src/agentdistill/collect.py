@@ -43,15 +43,21 @@ class CollectArgs:
     max_steps: int | None = field(default=None, metadata={"help": "Step cap per episode (default: the env's)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    train_size: int | None = field(
+        default=None,
+        metadata={"help": "Train tasks the env generates (default: its own); more are new, distinct tasks."},
+    )
     device: str = field(default="auto", metadata={"help": DEVICE_HELP})
     torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
-        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
 
     def env_kwargs(self) -> dict:
         kw: dict = {"seed": self.env_seed}
+        if self.train_size is not None:
+            kw["train_size"] = self.train_size
         if self.data:
             if self.env != "hotpotqa":
                 raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")

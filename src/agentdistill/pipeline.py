@@ -435,6 +435,7 @@ class Pipeline:
                     agent="expert",
                     split="train",
                     episodes=tspec.expert_episodes,
+                    train_size=tspec.train_size,
                     out=str(out),
                     env_seed=cfg.env_seed,
                 )
@@ -519,6 +520,7 @@ class Pipeline:
                 agent=str(self.teacher_dir),
                 split="train",
                 episodes=cfg.collect.episodes,
+                train_size=cfg.collect.train_size,
                 out=str(out),
                 only_success=False,
                 batch_size=cfg.collect.batch_size,

@@ -46,11 +46,12 @@ class TeacherSpec:
     intermediate_size: int | None = None
     max_position_embeddings: int = 2048
     expert_episodes: int = 1000  # expert trajectories per env (train split) the teacher learns from
+    train_size: int | None = None  # train tasks each env generates (None = its default; larger = new tasks)
     train: dict[str, Any] = field(default_factory=dict)  # DistillConfig options of the teacher's SFT
 
     def __post_init__(self) -> None:
         _at_least(self, "teacher", 1, "vocab_size", "hidden_size", "num_layers", "num_heads")
-        _at_least(self, "teacher", 1, "intermediate_size", "max_position_embeddings", "expert_episodes")
+        _at_least(self, "teacher", 1, "intermediate_size", "max_position_embeddings", "expert_episodes", "train_size")
 
 
 @dataclass
@@ -70,6 +71,7 @@ class StudentSize:
 @dataclass
 class CollectSpec:
     episodes: int | None = 300  # train tasks per env the teacher attempts (None = the whole split)
+    train_size: int | None = None  # train tasks each env generates (None = its default)
     only_success: bool = True
     # below this many solved tasks (all envs together) the failed trajectories are kept as well,
     # and the report says so; 0 = never (a teacher that solves nothing is then an error)
@@ -81,7 +83,7 @@ class CollectSpec:
     torch_dtype: str = "auto"  # auto = float32 on cpu, bfloat16 on a GPU that supports it, else float16
 
     def __post_init__(self) -> None:
-        _at_least(self, "collect", 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
+        _at_least(self, "collect", 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
         _at_least(self, "collect", 0, "min_success")
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from agentdistill.envs import make_env
 from agentdistill.envs.hotpotqa import HotpotQAEnv, exact_match, f1_score, normalize_answer
-from agentdistill.envs.hotpotqa.questions import synthetic_bank
+from agentdistill.envs.hotpotqa.questions import default_bank, synthetic_bank
 from agentdistill.envs.hotpotqa.wiki import Wiki, WikiBrowser
 from agentdistill.errors import AgentDistillError, ConfigError
 
@@ -62,9 +62,11 @@ def test_first_observation_is_the_question(env):
 
 def test_same_seed_same_questions_and_observations():
     synthetic_bank.cache_clear()
+    default_bank.cache_clear()
     a = HotpotQAEnv(seed=0)
     transcripts_a = [run_expert(a, t) for t in a.task_ids("test")[:40]]
     synthetic_bank.cache_clear()
+    default_bank.cache_clear()
     b = HotpotQAEnv(seed=0)
     assert a._bank is not b._bank  # really generated twice
     assert [b.task(t).question for t in b.task_ids("train")] == [a.task(t).question for t in a.task_ids("train")]

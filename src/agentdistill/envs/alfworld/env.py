@@ -17,8 +17,10 @@ from agentdistill.envs.alfworld.tasks import (
     SPLIT_SIZES,
     TASK_TYPES,
     TaskSpec,
+    extra_train_spec,
     goal_reached,
     place_objects,
+    split_specs,
     task_specs,
 )
 from agentdistill.envs.alfworld.world import NOTHING_HAPPENS, World
@@ -46,6 +48,8 @@ def _spec(seed: int, task_id: str) -> TaskSpec:
     if len(parts) != 3 or parts[0] != "alfworld" or parts[1] not in specs or not parts[2].isdigit():
         raise ConfigError(f"unknown alfworld task id {task_id!r}; expected e.g. 'alfworld-test-0007'")
     index = int(parts[2])
+    if parts[1] == "train" and index >= len(specs["train"]):
+        return extra_train_spec(seed, index)  # a task of a larger train split (train_size)
     if index >= len(specs[parts[1]]):
         raise ConfigError(f"task id {task_id!r} is out of range: split {parts[1]!r} has {len(specs[parts[1]])} tasks")
     return specs[parts[1]][index]
@@ -80,6 +84,8 @@ class AlfWorldEnv:
 
     Args:
         seed: fixes every split's layouts, goals and placements.
+        train_size: train tasks (default 3553); more add tasks with a fresh layout each, dev and
+            test stay the same (``tasks.split_specs``).
     """
 
     name: ClassVar[str] = "alfworld"
@@ -87,8 +93,10 @@ class AlfWorldEnv:
     max_steps: ClassVar[int] = MAX_STEPS
     task_types: ClassVar[tuple[str, ...]] = TASK_TYPES
 
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
+    def __init__(self, seed: int = 0, train_size: int | None = None) -> None:
+        self.seed, self.train_size = seed, train_size
+        if train_size is not None:
+            split_specs(seed, "train", train_size)  # a bad size fails here
         self._spec: TaskSpec | None = None
         self._world: World | None = None
         self._expert: Expert | None = None
@@ -97,7 +105,7 @@ class AlfWorldEnv:
 
     def splits(self) -> dict[str, int]:
         """Split name -> number of tasks: ``{"train": 3553, "dev": 140, "test": 134}``."""
-        return dict(SPLIT_SIZES)
+        return {**SPLIT_SIZES, "train": self.train_size or SPLIT_SIZES["train"]}
 
     def task_ids(self, split: str) -> list[str]:
         """The ordered task ids of ``split``, e.g. ``"alfworld-test-0007"``.
@@ -108,7 +116,7 @@ class AlfWorldEnv:
         specs = task_specs(self.seed)
         if split not in specs:
             raise ConfigError(f"unknown alfworld split {split!r}; choose one of {', '.join(specs)}")
-        return [s.task_id for s in specs[split]]
+        return [s.task_id for s in split_specs(self.seed, split, self.train_size)]
 
     def task_type(self, task_id: str) -> str:
         """One of ``task_types``."""

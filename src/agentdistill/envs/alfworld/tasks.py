@@ -3,13 +3,19 @@
 Specs (layout, task type, goal) for every split are generated at once and cached per seed; the
 placement of objects is drawn per task on demand. Test layouts are "unseen": drawn from their own
 seeds and never equal to a train layout. Dev, like ALFWorld's valid_seen, reuses train layouts.
+
+Train tasks beyond ALFWorld's 3553 (``split_specs(seed, "train", train_size)``) each get a layout
+drawn for that task alone (never a test layout), so receptacle lists and numbers vary from task to
+task instead of repeating 30 layouts per room; task ``i`` depends only on ``seed`` and ``i``.
 """
 
 import functools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentdistill.envs.alfworld.world import HOLDERS, OBJECT_PRIORS, OPENABLE, ROOM_OBJECTS, ROOMS, World, kind
+from agentdistill.errors import ConfigError
 
 TASK_TYPES = (
     "pick_and_place",
@@ -99,6 +105,7 @@ def _layout(rng: random.Random, room: str) -> tuple[str, ...]:
     return tuple(f"{t} {i}" for t in types for i in range(1, counts[t] + 1))
 
 
+@functools.lru_cache(maxsize=8)
 def _layouts(seed: int) -> tuple[dict[str, list[tuple[str, ...]]], dict[str, list[tuple[str, ...]]]]:
     """(seen, unseen): per room type, layouts for train/dev and layouts for test, never equal."""
     seen: dict[str, list[tuple[str, ...]]] = {}
@@ -148,19 +155,60 @@ def task_specs(seed: int) -> dict[str, tuple[TaskSpec, ...]]:
         pool = unseen if split == "test" else seen
         out = []
         for i, task_type in enumerate(types):
-            while True:
-                room = rng.choice(_ROOMS_FOR[task_type])
-                layout = rng.choice(pool[room])
-                goals = _goals(task_type, room, layout)
-                if goals:
-                    break
-            o, r = rng.choice(goals)
-            prep = "in" if r in _IN else "on"
-            text = rng.choice(_TEXTS[task_type]).format(o=o, p=prep, r=r)
             task_id = f"alfworld-{split}-{i:04d}"
-            out.append(TaskSpec(task_id, task_type, room, layout, o, r, text, f"alfworld:{seed}:{task_id}"))
+            out.append(
+                _draw_spec(
+                    rng,
+                    task_id,
+                    task_type,
+                    f"alfworld:{seed}:{task_id}",
+                    lambda room, p=pool, g=rng: g.choice(p[room]),
+                )
+            )
         specs[split] = tuple(out)
     return specs
+
+
+def _draw_spec(
+    rng: random.Random, task_id: str, task_type: str, key: str, layouts: Callable[[str], tuple[str, ...]]
+) -> TaskSpec:
+    """A spec of ``task_type``: a room and a layout (``layouts(room)``) with at least one valid goal."""
+    while True:
+        room = rng.choice(_ROOMS_FOR[task_type])
+        layout = layouts(room)
+        goals = _goals(task_type, room, layout)
+        if goals:
+            break
+    o, r = rng.choice(goals)
+    prep = "in" if r in _IN else "on"
+    text = rng.choice(_TEXTS[task_type]).format(o=o, p=prep, r=r)
+    return TaskSpec(task_id, task_type, room, layout, o, r, text, key)
+
+
+def extra_train_spec(seed: int, index: int) -> TaskSpec:
+    """Train task ``index`` >= ``SPLIT_SIZES["train"]``: its own fresh layout, a type drawn in ALFWorld's train proportions."""
+    rng = random.Random(f"alfworld:{seed}:specs:train:{index}")
+    unseen = _layouts(seed)[1]
+
+    def fresh(room: str) -> tuple[str, ...]:
+        while (layout := _layout(rng, room)) in unseen[room]:
+            pass  # test layouts stay unseen
+        return layout
+
+    task_type = rng.choices(TASK_TYPES, weights=TYPE_COUNTS["train"])[0]
+    task_id = f"alfworld-train-{index:04d}"
+    return _draw_spec(rng, task_id, task_type, f"alfworld:{seed}:{task_id}", fresh)
+
+
+@functools.lru_cache(maxsize=8)
+def split_specs(seed: int, split: str, train_size: int | None = None) -> tuple[TaskSpec, ...]:
+    """The specs of ``split``; ``train_size`` (train only) keeps the first ones or appends ``extra_train_spec``s."""
+    specs = task_specs(seed)[split]
+    if split != "train" or train_size is None:
+        return specs
+    if train_size < 1:
+        raise ConfigError(f"alfworld train_size must be >= 1; got {train_size}")
+    return specs[:train_size] + tuple(extra_train_spec(seed, i) for i in range(len(specs), train_size))
 
 
 def _spot(rng: random.Random, obj: str, layout: tuple[str, ...], avoid: frozenset[str]) -> str:

@@ -177,6 +177,24 @@ OCCUPATION = {  # role -> (male, female) occupation
 # fmt: on
 
 
+@dataclass(frozen=True)
+class Words:
+    """The word lists names are drawn from; ``BASE_WORDS`` for the default pools, larger ones for train shards."""
+
+    first: dict[str, list[str]]  # "m" | "f" -> first names
+    surnames: list[str]
+    city_a: list[str]  # first half of a city name ("Ash" + "ford")
+    firm: list[str]
+    noun: list[str]  # film and album titles
+    novel_words: list[str]
+    trades: list[str]
+    band_noun: list[str]  # plural
+    mag_noun: list[str]
+
+
+BASE_WORDS = Words(FIRST, SURNAMES, CITY_A, FIRM, NOUN, NOVEL_WORDS, TRADES, BAND_NOUN, MAG_NOUN)
+
+
 @dataclass
 class Entity:
     """One page of the corpus: its kind, pool, facts (``attrs``) and, once built, its sentences."""
@@ -201,19 +219,20 @@ class World:
         return [self.entities[t] for t in self.index.get((pool, kind), [])]
 
 
-def _plural(noun: str) -> str:
+def plural(noun: str) -> str:
     if noun.endswith(("s", "sh", "ch", "x", "o")):
         return noun + "es"
     return noun[:-1] + "ies" if noun.endswith("y") and noun[-2] not in "aeiou" else noun + "s"
 
 
 class _Builder:
-    """Generates one world; names are unique across all pools (compared after normalisation)."""
+    """Generates one world; names are unique across all pools and ``taken`` (compared after normalisation)."""
 
-    def __init__(self, seed: int) -> None:
-        self.r = random.Random(f"hotpotqa-world-{seed}")
+    def __init__(self, rng_key: str, words: Words = BASE_WORDS, taken: set[str] | None = None) -> None:
+        self.r = random.Random(rng_key)
+        self.words = words
         self.world = World({}, {})
-        self.taken: set[str] = set()
+        self.taken: set[str] = set() if taken is None else taken
 
     def name(self, *patterns: Callable[[], str]) -> str:
         """A fresh name from one of ``patterns`` (each draws its words from ``self.r``)."""
@@ -234,12 +253,12 @@ class _Builder:
 
     def person(self, pool: str, role: str, born: tuple[int, int], reuse: float = 0.0) -> Entity:
         """A person of ``role`` born in the range; with probability ``reuse``, one that already exists."""
-        r = self.r
+        r, vocab = self.r, self.words
         old = [e for e in self.world.of(pool, role) if born[0] <= e.attrs["born"] <= born[1]]
         if old and r.random() < reuse:
             return r.choice(old)
         sex = r.choice("mf")
-        title = self.name(lambda: f"{r.choice(FIRST[sex])} {r.choice(SURNAMES)}")
+        title = self.name(lambda: f"{r.choice(vocab.first[sex])} {r.choice(vocab.surnames)}")
         city = self.world.entities[r.choice(self.world.index[(pool, "city")])]
         country = city.attrs["country"]
         occupation = OCCUPATION[role][sex == "f"]
@@ -250,13 +269,13 @@ class _Builder:
 
     def pool(self, pool: str, scale: float) -> None:
         """Generate one pool's entities; every link stays inside the pool."""
-        r, n = self.r, {k: max(8, round(v * scale)) for k, v in COUNTS.items()}
-        cities = [self.add("city", self.name(lambda: r.choice(CITY_A) + r.choice(CITY_B)), pool, {
+        r, vocab, n = self.r, self.words, {k: max(8, round(v * scale)) for k, v in COUNTS.items()}
+        cities = [self.add("city", self.name(lambda: r.choice(vocab.city_a) + r.choice(CITY_B)), pool, {
             "country": r.choice(COUNTRIES)[0], "population": r.randint(150, 25000) * 100}).title for _ in range(n["city"])]  # fmt: skip
         for industry in [r.choice(list(INDUSTRIES)[:-1]) for _ in range(n["company"])] + ["publishing house"] * n[
             "publisher"
         ]:
-            title = self.name(lambda i=industry: f"{r.choice(FIRM + SURNAMES)} {r.choice(INDUSTRIES[i])}")
+            title = self.name(lambda i=industry: f"{r.choice(vocab.firm + vocab.surnames)} {r.choice(INDUSTRIES[i])}")
             year = r.randint(1880, 2010)
             founder = self.person(pool, "founder", (year - 60, year - 22))
             founder.links.append(f"{founder.title} founded {title} in {year}.")
@@ -265,8 +284,8 @@ class _Builder:
         for _ in range(n["magazine"]):
             title = self.name(
                 lambda: f"{r.choice(MAG_ADJ)} {r.choice(list(HOBBY))}",
-                lambda: f"The {r.choice(MAG_NOUN)} {r.choice(MAG_KIND)}",
-                lambda: f"{r.choice(SURNAMES)}'s {r.choice(MAG_KIND)}",
+                lambda: f"The {r.choice(vocab.mag_noun)} {r.choice(MAG_KIND)}",
+                lambda: f"{r.choice(vocab.surnames)}'s {r.choice(MAG_KIND)}",
             )
             words = title.split()
             freqs = [w.lower() for w in words if w in ("Weekly", "Monthly", "Quarterly")]  # the title's word wins
@@ -279,9 +298,9 @@ class _Builder:
             self.add("magazine", title, pool, {**attrs, "topic": HOBBY.get(words[-1], r.choice(MAG_TOPICS))})
         for _ in range(n["film"]):
             title = self.name(
-                lambda: f"The {r.choice(ADJ)} {r.choice(NOUN)}",
-                lambda: f"{r.choice(NOUN)} of {_plural(r.choice(NOUN))}",
-                lambda: f"{r.choice(ADJ)} {r.choice(NOUN)}",
+                lambda: f"The {r.choice(ADJ)} {r.choice(vocab.noun)}",
+                lambda: f"{r.choice(vocab.noun)} of {plural(r.choice(vocab.noun))}",
+                lambda: f"{r.choice(ADJ)} {r.choice(vocab.noun)}",
             )
             year = r.randint(1950, 2022)
             director = self.person(pool, "director", (year - 65, year - 25), reuse=0.35)
@@ -292,8 +311,8 @@ class _Builder:
             self.add("film", title, pool, attrs)
         for _ in range(n["novel"]):
             title = self.name(
-                lambda: f"{r.choice(NOVEL_WORDS)} and {r.choice(NOVEL_WORDS)}",
-                lambda: f"The {r.choice(TRADES)}'s {r.choice(KIN)}",
+                lambda: f"{r.choice(vocab.novel_words)} and {r.choice(vocab.novel_words)}",
+                lambda: f"The {r.choice(vocab.trades)}'s {r.choice(KIN)}",
             )
             year = r.randint(1900, 2022)
             author = self.person(pool, "author", (year - 70, year - 21), reuse=0.3)
@@ -301,8 +320,8 @@ class _Builder:
             self.add("novel", title, pool, {"year": year, "genre": r.choice(NOVEL_GENRES), "author": author.title})
         for _ in range(n["band"]):
             title = self.name(
-                lambda: f"The {r.choice(BAND_ADJ)} {r.choice(BAND_NOUN)}",
-                lambda: f"{r.choice(BAND_ADJ)} {r.choice(BAND_NOUN)}",
+                lambda: f"The {r.choice(BAND_ADJ)} {r.choice(vocab.band_noun)}",
+                lambda: f"{r.choice(BAND_ADJ)} {r.choice(vocab.band_noun)}",
             )
             year = r.randint(1960, 2015)
             member = self.person(pool, "musician", (year - 30, year - 17))
@@ -313,21 +332,36 @@ class _Builder:
         for _ in range(n["album"]):
             band = r.choice(bands)
             title = self.name(
-                lambda: f"{r.choice(ADJ)} {_plural(r.choice(NOUN))}",
-                lambda: f"Songs from the {r.choice(NOUN)}",
-                lambda: f"{r.choice(NOUN)} Sessions",
+                lambda: f"{r.choice(ADJ)} {plural(r.choice(vocab.noun))}",
+                lambda: f"Songs from the {r.choice(vocab.noun)}",
+                lambda: f"{r.choice(vocab.noun)} Sessions",
             )
             band.attrs["albums"] += 1
             attrs = {"band": band.title, "year": band.attrs["formed"] + r.randint(1, 12)}
             self.add("album", title, pool, {**attrs, "number": min(band.attrs["albums"], 5) - 1})
 
 
-def build_world(seed: int) -> World:
-    """Generate every entity and page of the corpus for ``seed`` (pure and deterministic)."""
-    builder = _Builder(seed)
-    for pool, scale in POOLS.items():
-        builder.pool(pool, scale)
-    for e in builder.world.entities.values():
+def _write_pages(world: World, seed: int) -> World:
+    for e in world.entities.values():
         rng = random.Random(f"hotpotqa-page-{seed}-{e.title}")  # per page, so a page never depends on another's text
         e.sentences, e.facts = write_page(e.kind, e.title, e.attrs, e.links, rng)
-    return builder.world
+    return world
+
+
+def build_world(seed: int) -> World:
+    """Generate every entity and page of the corpus for ``seed`` (pure and deterministic)."""
+    builder = _Builder(f"hotpotqa-world-{seed}")
+    for pool, scale in POOLS.items():
+        builder.pool(pool, scale)
+    return _write_pages(builder.world, seed)
+
+
+def build_train_shard(seed: int, shard: int, words: Words, taken: set[str]) -> World:
+    """An extra train pool (``shard`` >= 1) of the size of the default one, named from ``words``.
+
+    Its titles avoid ``taken`` (normalised titles of the default world and of earlier shards), which
+    it extends with its own, so a shard never names a dev or test entity.
+    """
+    builder = _Builder(f"hotpotqa-world-{seed}-train-shard-{shard}", words, taken)
+    builder.pool("train", POOLS["train"])
+    return _write_pages(builder.world, seed)

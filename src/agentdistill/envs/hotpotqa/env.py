@@ -35,6 +35,7 @@ from agentdistill.envs.hotpotqa.questions import synthetic_bank
 from agentdistill.envs.hotpotqa.scoring import exact_match, f1_score
 from agentdistill.envs.hotpotqa.tasks import Task
 from agentdistill.envs.hotpotqa.wiki import WikiBrowser
+from agentdistill.errors import ConfigError
 
 # ReAct's HotPotQA instruction, with "Wikipedia" made the local wiki.
 INSTRUCTION = """Solve a question answering task with interleaving Thought, Action, Observation steps. \
@@ -55,6 +56,8 @@ class HotpotQAEnv:
         data: a HotPotQA distractor-format JSON file; when given, its questions form every split
             (``train``, ``dev`` and ``test`` all list the whole file) and each question searches
             only its own context paragraphs.
+        train_size: train questions of the generated corpus (default 3000); more add questions over
+            new entities with fresh names, dev and test stay the same (``questions.synthetic_bank``).
     """
 
     name: ClassVar[str] = "hotpotqa"
@@ -62,9 +65,11 @@ class HotpotQAEnv:
     max_steps: ClassVar[int] = 7
     task_types: ClassVar[tuple[str, ...]] = ("bridge", "comparison")
 
-    def __init__(self, seed: int = 0, data: str | Path | None = None) -> None:
+    def __init__(self, seed: int = 0, data: str | Path | None = None, train_size: int | None = None) -> None:
         self.seed, self.data = seed, data
-        self._bank = synthetic_bank(seed) if data is None else load_distractor(data)
+        if data is not None and train_size is not None:
+            raise ConfigError("hotpotqa: train_size applies to the generated corpus, not to a --data file")
+        self._bank = synthetic_bank(seed, train_size) if data is None else load_distractor(data)
         self._task: Task | None = None
         self._browser: WikiBrowser | None = None
         self._steps = 0

@@ -7,16 +7,20 @@
   ("Which magazine was started first, A or B?") or yes/no ("Are A and B both from the same country?").
 
 Splits draw from the corpus pools of the same name, so test questions share no entity with train.
+A larger train split (``synthetic_bank(seed, train_size)``) adds train shards over new pools whose
+names avoid every default entity, so dev and test stay as they are and still share no entity.
 """
 
 import functools
 import random
 from dataclasses import replace
 
-from agentdistill.envs.hotpotqa.corpus import Entity, World, build_world
+from agentdistill.envs.hotpotqa.corpus import Entity, World, build_train_shard, build_world
+from agentdistill.envs.hotpotqa.names import fresh_words
 from agentdistill.envs.hotpotqa.scoring import normalize_answer
 from agentdistill.envs.hotpotqa.tasks import SPLITS, Hop, Task, TaskBank
 from agentdistill.envs.hotpotqa.wiki import SHOWN_SENTENCES, Wiki, lookup_keyword
+from agentdistill.errors import ConfigError
 
 SIZES = {"train": 3000, "dev": 200, "test": 500}
 BRIDGE_SHARE = 2 / 3
@@ -194,20 +198,73 @@ def _round_robin(groups: dict[str, list[Task]], n: int, r: random.Random) -> lis
     return picked
 
 
+def draft_questions(world: World, pool: str, n: int, r: random.Random) -> list[Task]:
+    """``n`` questions (two thirds bridge) over the entities of ``pool``, shuffled, ids still empty."""
+    n_bridge = round(n * BRIDGE_SHARE)
+    drafts = _round_robin(_bridges(world, pool, r), n_bridge, r)
+    drafts += _round_robin(_comparisons(world, pool, r, (n - n_bridge) // len(COMPARISONS) + 10), n - n_bridge, r)
+    r.shuffle(drafts)
+    return drafts
+
+
 @functools.lru_cache(maxsize=4)
-def synthetic_bank(seed: int) -> TaskBank:
-    """The generated corpus and its train/dev/test questions for ``seed`` (cached per seed)."""
+def default_bank(seed: int) -> TaskBank:
+    """The generated corpus and its train/dev/test questions for ``seed`` at the default sizes."""
     world = build_world(seed)
     wiki = Wiki({title: entity.sentences for title, entity in world.entities.items()})
     tasks: dict[str, Task] = {}
     split_ids: dict[str, list[str]] = {}
     for split in SPLITS:
-        r = random.Random(f"hotpotqa-questions-{seed}-{split}")
-        n = SIZES[split]
-        n_bridge = round(n * BRIDGE_SHARE)
-        drafts = _round_robin(_bridges(world, split, r), n_bridge, r)
-        drafts += _round_robin(_comparisons(world, split, r, (n - n_bridge) // len(COMPARISONS) + 10), n - n_bridge, r)
-        r.shuffle(drafts)
-        split_ids[split] = [f"hotpotqa-{split}-{i:04d}" for i in range(n)]
+        drafts = draft_questions(world, split, SIZES[split], random.Random(f"hotpotqa-questions-{seed}-{split}"))
+        split_ids[split] = [f"hotpotqa-{split}-{i:04d}" for i in range(SIZES[split])]
         tasks.update({tid: replace(d, id=tid) for tid, d in zip(split_ids[split], drafts, strict=True)})
     return TaskBank(tasks, split_ids, wiki_of=lambda _task_id: wiki)
+
+
+@functools.lru_cache(maxsize=64)
+def _train_shard(seed: int, shard: int) -> tuple[list[Task], Wiki, frozenset[str]]:
+    """Extra train shard ``shard`` >= 1: its ``SIZES["train"]`` questions, its own wiki, and every name taken so far.
+
+    A shard's names avoid those of the default world (all splits) and of the shards before it, so
+    shard ``k`` is the same whatever the train size that asked for it.
+    """
+    if shard == 1:
+        taken = {normalize_answer(title) for title in default_bank(seed).wiki_of("").pages}
+    else:
+        taken = set(_train_shard(seed, shard - 1)[2])
+    world = build_train_shard(seed, shard, fresh_words(seed, shard), taken)
+    drafts = draft_questions(world, "train", SIZES["train"], random.Random(f"hotpotqa-questions-{seed}-train-{shard}"))
+    return drafts, Wiki({title: e.sentences for title, e in world.entities.items()}), frozenset(taken)
+
+
+@functools.lru_cache(maxsize=4)
+def synthetic_bank(seed: int, train_size: int | None = None) -> TaskBank:
+    """The generated questions of ``seed`` (cached per seed and size).
+
+    Args:
+        seed: fixes the corpus and every question.
+        train_size: train questions (default ``SIZES["train"]``). Fewer keep the first ones; more
+            add shards of ``SIZES["train"]`` questions, each over a fresh corpus pool of new
+            entities with invented names (``names.py``) and its own wiki. Dev and test, and the
+            first ``SIZES["train"]`` train questions, are the same for every size.
+    """
+    base = default_bank(seed)
+    n = SIZES["train"] if train_size is None else train_size
+    if n < 1:
+        raise ConfigError(f"hotpotqa train_size must be >= 1; got {n}")
+    if n == SIZES["train"]:
+        return base
+    tasks = {tid: t for tid, t in base.tasks.items() if not tid.startswith("hotpotqa-train-")}
+    train_ids = base.split_ids["train"][:n]
+    tasks.update({tid: base.tasks[tid] for tid in train_ids})
+    wiki_of: dict[str, Wiki] = {}
+    for start in range(SIZES["train"], n, SIZES["train"]):
+        drafts, wiki, _ = _train_shard(seed, start // SIZES["train"])
+        for i, draft in enumerate(drafts[: n - start], start):
+            tid = f"hotpotqa-train-{i:04d}"
+            train_ids.append(tid)
+            tasks[tid] = replace(draft, id=tid)
+            wiki_of[tid] = wiki
+    base_wiki = base.wiki_of("")
+    split_ids = {**base.split_ids, "train": train_ids}
+    return TaskBank(tasks, split_ids, wiki_of=lambda task_id: wiki_of.get(task_id, base_wiki))

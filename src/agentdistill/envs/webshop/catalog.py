@@ -281,10 +281,14 @@ def _asin(rng: random.Random, taken: set[str]) -> str:
     return asin
 
 
-def build_catalog(seed: int) -> tuple[Product, ...]:
-    """Generate the catalog for ``seed`` (480 products, deterministic, not cached)."""
-    rng = random.Random(f"webshop-catalog-{seed}")
-    taken: set[str] = set()
+def build_catalog(seed: int, shard: int = 0) -> tuple[Product, ...]:
+    """Generate the catalog for ``seed`` (480 products, deterministic, not cached).
+
+    ``shard`` 0 is the catalog every split searches; shard ``k`` >= 1 is a fresh catalog of the
+    same shape for extra train tasks (``tasks.task_set``), whose ASINs differ from every earlier shard's.
+    """
+    rng = random.Random(f"webshop-catalog-{seed}" if shard == 0 else f"webshop-catalog-{seed}-shard-{shard}")
+    taken: set[str] = {p.asin for k in range(shard) for p in catalog(seed, k)}
     products = []
     for ptype in PRODUCT_TYPES:
         for _ in range(FAMILIES_PER_TYPE):
@@ -312,7 +316,7 @@ def build_catalog(seed: int) -> tuple[Product, ...]:
     return tuple(products)
 
 
-@lru_cache(maxsize=8)
-def catalog(seed: int) -> tuple[Product, ...]:
-    """The catalog of ``seed``, built once per process."""
-    return build_catalog(seed)
+@lru_cache(maxsize=128)
+def catalog(seed: int, shard: int = 0) -> tuple[Product, ...]:
+    """The catalog of ``seed`` (``shard`` > 0: an extra train catalog), built once per process."""
+    return build_catalog(seed, shard)

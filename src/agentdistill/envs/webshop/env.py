@@ -27,11 +27,11 @@ from dataclasses import asdict
 from typing import Any, ClassVar
 
 from agentdistill.envs.base import StepResult
-from agentdistill.envs.webshop.catalog import CATEGORIES, Goal, Product, catalog
+from agentdistill.envs.webshop.catalog import CATEGORIES, Goal, Product
 from agentdistill.envs.webshop.expert import Expert
 from agentdistill.envs.webshop.reward import reward_breakdown
 from agentdistill.envs.webshop.search import RESULTS_PER_PAGE, search_index
-from agentdistill.envs.webshop.tasks import SPLIT_SIZES, Task, task_splits
+from agentdistill.envs.webshop.tasks import Task, task_set
 from agentdistill.errors import ConfigError
 
 INVALID = "Invalid action!"
@@ -52,6 +52,8 @@ class WebShopEnv:
 
     Args:
         seed: fixes the catalog, the search index and every split's tasks (all cached per seed).
+        train_size: train tasks (default 3000); more add tasks over fresh catalogs with new ASINs,
+            dev and test stay the same (``tasks.task_set``).
     """
 
     name: ClassVar[str] = "webshop"
@@ -59,18 +61,17 @@ class WebShopEnv:
     max_steps: ClassVar[int] = 15
     task_types: ClassVar[tuple[str, ...]] = CATEGORIES
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, train_size: int | None = None) -> None:
         self.seed = seed
-        self._splits = task_splits(seed)
-        self._tasks = {t.id: t for ts in self._splits.values() for t in ts}
-        self._products = {p.asin: p for p in catalog(seed)}
+        tasks = task_set(seed, train_size)
+        self._splits, self._tasks, self._products = tasks.splits, tasks.by_id, tasks.products
         self._index = search_index(seed)
         self._task: Task | None = None
 
     # -- task sets ---------------------------------------------------------------------------
 
     def splits(self) -> dict[str, int]:
-        return dict(SPLIT_SIZES)
+        return {split: len(tasks) for split, tasks in self._splits.items()}
 
     def task_ids(self, split: str) -> list[str]:
         if split not in self._splits:
@@ -100,6 +101,7 @@ class WebShopEnv:
 
     def reset(self, task_id: str) -> str:
         self._task = self._get_task(task_id)
+        self._index = search_index(self.seed, self._task.shard)  # extra train tasks shop in their own catalog
         self._page = "search"
         self._results: list[str] = []
         self._page_no = 1

@@ -62,7 +62,7 @@ def build_index(products: tuple[Product, ...]) -> SearchIndex:
     return SearchIndex(products, retriever)
 
 
-@lru_cache(maxsize=8)
-def search_index(seed: int) -> SearchIndex:
-    """The index of the catalog of ``seed``, built once per process."""
-    return build_index(catalog(seed))
+@lru_cache(maxsize=128)
+def search_index(seed: int, shard: int = 0) -> SearchIndex:
+    """The index of the catalog of ``seed`` (and ``shard``, see ``catalog``), built once per process."""
+    return build_index(catalog(seed, shard))
