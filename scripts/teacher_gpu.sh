@@ -5,7 +5,7 @@
 # packed as teacher-model.tgz.part-* (parts under 16 MiB: `cat teacher-model.tgz.part-* | tar xz`).
 #
 #   OUT=out bash scripts/teacher_gpu.sh                              # the preset as it is
-#   SETS="teacher.train.max_steps=3000 teacher.expert_episodes=6000" bash scripts/teacher_gpu.sh
+#   SETS="teacher.train_size=30000 teacher.expert_episodes=30000 teacher.train.max_steps=3000" bash scripts/teacher_gpu.sh
 #   SETS="teacher.train.max_steps=5 teacher.num_layers=1 teacher.hidden_size=32 teacher.expert_episodes=20 \
 #     teacher.vocab_size=512" EPISODES=2 MAX_STEPS=3 bash scripts/teacher_gpu.sh  # a CPU dry run, ~1 min
 #
@@ -23,7 +23,7 @@ if ! "$PY" -c "import bm25s, rapidfuzz" 2>/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --target /tmp/agentdistill-deps .whl/*.whl
   export PYTHONPATH="/tmp/agentdistill-deps:${PYTHONPATH:-}"
 fi
-export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" TQDM_DISABLE=1
+export PYTHONPATH="$PWD/src:${PYTHONPATH:-}" TQDM_DISABLE=1 EPISODES SETS="${SETS:-}" PRESET="${PRESET:-teacher}"
 bf16=$("$PY" -c "import torch; print(str(torch.cuda.is_available() and torch.cuda.is_bf16_supported()).lower())")
 sets=(--set "teacher.train.bf16=$bf16")
 for s in ${SETS:-}; do sets+=(--set "$s"); done
@@ -48,7 +48,16 @@ import torch
 from agentdistill.modeling import load_causal_lm, load_tokenizer
 
 run, out, train_s, eval_s = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-summary = {"train_seconds": train_s, "eval_seconds": eval_s, "command": " ".join(sys.argv), "envs": {}}
+import os
+
+summary = {
+    "preset": os.environ.get("PRESET", "teacher"),
+    "sets": os.environ.get("SETS", "").split(),
+    "eval_episodes_per_env": int(os.environ.get("EPISODES", "200")),
+    "train_seconds": train_s,
+    "eval_seconds": eval_s,
+    "envs": {},
+}
 for path in sorted((run / "eval").glob("*.json")):
     m = json.loads(path.read_text())
     summary["envs"][path.stem] = {"overall": m["overall"], "by_type": m.get("by_type")}
