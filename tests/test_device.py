@@ -90,7 +90,8 @@ def test_cli_and_run_config_reject_a_bad_device_before_any_work(tmp_path, capsys
         main(["collect", "--agent", "x", "--torch_dtype", "fp8"])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
     with pytest.raises(
-        ConfigError, match=r"^preset smoke with --set: evaluate\.torch_dtype 'half': choose auto, float32"
+        ConfigError,
+        match=r"^preset smoke with --set: `evaluate\.torch_dtype` must be one of auto, float32, bfloat16, float16; got 'half'",
     ):
         load_run_config("smoke", sets=["evaluate.torch_dtype=half"])
     with pytest.raises(ConfigError, match=r"^preset smoke with --set: collect\.device 'gpu0': choose auto"):

@@ -8,61 +8,17 @@ episodes in flight, and a rerun skips every task already attempted. A lock besid
 """
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from agentdistill.agent import AgentConfig, EpisodeRecord, HFPolicy, expert_episode, run_episodes
-from agentdistill.config import check_counts
+from agentdistill.agent import EpisodeRecord, HFPolicy, expert_episode, run_episodes
 from agentdistill.envs import make_env
-from agentdistill.errors import ConfigError
 from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
-from agentdistill.modeling import DEVICE_HELP, DTYPE_HELP, TorchDtype, check_device_dtype
+from agentdistill.runconfig import CollectArgs
 from agentdistill.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CollectArgs:
-    """Options of ``agentdistill collect``."""
-
-    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
-    agent: str = field(
-        default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
-    )
-    split: str = field(default="train", metadata={"help": "Task split: train | dev | test."})
-    episodes: int | None = field(default=None, metadata={"help": "First N tasks of the split (default: all)."})
-    out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
-    only_success: bool = field(default=False, metadata={"help": "Keep successful episodes only."})
-    batch_size: int = field(default=32, metadata={"help": "Episodes per batched generate call."})
-    temperature: float = field(default=0.0, metadata={"help": "0 = greedy; > 0 samples."})
-    max_new_tokens: int = field(default=96, metadata={"help": "Longest generation per turn."})
-    seed: int = field(default=0, metadata={"help": "Sampling seed."})
-    max_steps: int | None = field(default=None, metadata={"help": "Step cap per episode (default: the env's)."})
-    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
-    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
-    train_size: int | None = field(
-        default=None,
-        metadata={"help": "Train tasks the env generates (default: its own); more are new, distinct tasks."},
-    )
-    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
-    torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
-
-    def __post_init__(self) -> None:
-        check_device_dtype(self.device, self.torch_dtype)
-        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
-
-    def env_kwargs(self) -> dict:
-        kw: dict = {"seed": self.env_seed}
-        if self.train_size is not None:
-            kw["train_size"] = self.train_size
-        if self.data:
-            if self.env != "hotpotqa":
-                raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")
-            kw["data"] = self.data
-        return kw
 
 
 def _progress_path(out: Path) -> Path:
@@ -108,8 +64,7 @@ def _collect(args: CollectArgs, policy: HFPolicy | None) -> dict:
             save(expert_episode(args.env, tid, args.env_kwargs()))
     else:
         if policy is None:
-            cfg = AgentConfig(args.max_new_tokens, args.temperature, seed=args.seed, batch_size=args.batch_size)
-            policy = HFPolicy.from_pretrained(args.agent, cfg, args.device, args.torch_dtype)
+            policy = args.load_policy(args.agent)
 
         def on_done(rec: EpisodeRecord) -> None:
             rec.trajectory.meta["teacher"] = args.agent

@@ -9,14 +9,14 @@ while asking the head for a single position (``logits_to_keep=1``).
 
 import inspect
 import logging
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from agentdistill.bpe import BOS_ID, EOS_ID, PAD_ID
 from agentdistill.errors import ConfigError, VocabMismatchError
+from agentdistill.runconfig import check_device_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -76,28 +76,6 @@ def load_causal_lm(name_or_path: str | Path, dtype: str = "float32") -> Any:
         raise ConfigError(
             f"cannot load a causal LM from {name_or_path!r} ({e}); pass a model directory or hub name"
         ) from None
-
-
-# Where ``collect``, ``evaluate`` and the ``run`` stages put the agent's model (help texts of their flags).
-DEVICE_HELP = (
-    "Where the agent's model runs: auto (cuda if a CUDA GPU is visible, else mps, else cpu) "
-    "| cpu | cuda | cuda:N | mps."
-)
-DTYPE_HELP = (
-    "Dtype of the agent's model: auto (float32 on cpu, bfloat16 on a CUDA GPU that supports it, else float16) "
-    "| float32 | bfloat16 | float16."
-)
-TorchDtype = Literal["auto", "float32", "bfloat16", "float16"]
-_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-
-
-def check_device_dtype(device: str, torch_dtype: str, flag: str = "--") -> None:
-    """Raise a one-line ``ConfigError`` unless ``device`` and ``torch_dtype`` are values the flags accept;
-    ``flag`` prefixes the option names in the message (``--`` for a CLI flag, ``collect.`` in a run config)."""
-    if not isinstance(device, str) or not _DEVICE_RE.fullmatch(device):
-        raise ConfigError(f"{flag}device {device!r}: choose auto, cpu, cuda, cuda:N (N = GPU index) or mps")
-    if torch_dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise ConfigError(f"{flag}torch_dtype {torch_dtype!r}: choose auto, float32, bfloat16 or float16")
 
 
 def resolve_device_dtype(device: str = "auto", torch_dtype: str = "auto") -> tuple[torch.device, torch.dtype]:

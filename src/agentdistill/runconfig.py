@@ -8,13 +8,14 @@ error with the closest valid key, and every value is checked against the type of
 
 import copy
 import dataclasses as dc
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentdistill.config import check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
+from agentdistill.config import check_counts, check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
 from agentdistill.errors import ConfigError
 
 # Each method is a set of DistillConfig overrides on the shared training options; all cells of a
@@ -68,23 +69,106 @@ class StudentSize:
         _at_least(self, "distill.sizes[]", 1, "hidden_size", "num_layers", "num_heads", "intermediate_size")
 
 
+# ---- how collect and evaluate run the agent: one set of fields, types, defaults and help for the CLI
+# flags (CollectArgs, EvalArgs) and the run config's sections (CollectSpec, EvalSpec)
+DEVICE_HELP = (
+    "Where the agent's model runs: auto (cuda if a CUDA GPU is visible, else mps, else cpu) "
+    "| cpu | cuda | cuda:N | mps."
+)
+DTYPE_HELP = (
+    "Dtype of the agent's model: auto (float32 on cpu, bfloat16 on a CUDA GPU that supports it, else float16) "
+    "| float32 | bfloat16 | float16."
+)
+TorchDtype = Literal["auto", "float32", "bfloat16", "float16"]
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_dtype(device: str, torch_dtype: str, flag: str = "--") -> None:
+    """Raise a one-line ``ConfigError`` unless ``device`` and ``torch_dtype`` are values the flags accept;
+    ``flag`` prefixes the option names in the message (``--`` for a CLI flag, ``collect.`` in a run config)."""
+    if not isinstance(device, str) or not _DEVICE_RE.fullmatch(device):
+        raise ConfigError(f"{flag}device {device!r}: choose auto, cpu, cuda, cuda:N (N = GPU index) or mps")
+    if torch_dtype not in typing.get_args(TorchDtype):
+        raise ConfigError(f"{flag}torch_dtype {torch_dtype!r}: choose auto, float32, bfloat16 or float16")
+
+
 @dataclass
-class CollectSpec:
-    episodes: int | None = 300  # train tasks per env the teacher attempts (None = the whole split)
-    train_size: int | None = None  # train tasks each env generates (None = its default)
-    only_success: bool = True
+class AgentRun:
+    """How a stage runs the agent on a split's tasks."""
+
+    episodes: int | None = field(default=None, metadata={"help": "First N tasks of the split (default: all)."})
+    batch_size: int = field(default=32, metadata={"help": "Episodes per batched generate call."})
+    max_new_tokens: int = field(
+        default=128, metadata={"help": "Longest generation per turn (>= the longest expert turn, or turns are cut)."}
+    )
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy; > 0 samples."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    max_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Step cap per episode, at most the env's own (default: the env's); failures count at the cap."
+        },
+    )
+    device: str = field(default="auto", metadata={"help": DEVICE_HELP})
+    torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
+
+    def load_policy(self, model: str | Path) -> Any:  # -> agent.HFPolicy
+        """``model`` (a directory or hub name) as a policy that generates with these settings."""
+        from agentdistill.agent import AgentConfig, HFPolicy
+
+        cfg = AgentConfig(self.max_new_tokens, self.temperature, seed=self.seed, batch_size=self.batch_size)
+        return HFPolicy.from_pretrained(model, cfg, self.device, self.torch_dtype)
+
+
+@dataclass
+class CollectSettings(AgentRun):
+    train_size: int | None = field(
+        default=None,
+        metadata={"help": "Train tasks the env generates (default: its own); more are new, distinct tasks."},
+    )
+    only_success: bool = field(default=False, metadata={"help": "Keep successful episodes only."})
+
+
+@dataclass
+class CollectSpec(CollectSettings):
+    """The run's ``collect:`` section: the teacher on each env's train tasks."""
+
     # below this many solved tasks (all envs together) the failed trajectories are kept as well,
     # and the report says so; 0 = never (a teacher that solves nothing is then an error)
     min_success: int = 0
-    batch_size: int = 64
-    max_new_tokens: int = 64
-    max_steps: int | None = None  # step cap per episode (None = each env's own)
-    device: str = "auto"  # where the teacher runs: auto | cpu | cuda | cuda:N | mps (modeling.DEVICE_HELP)
-    torch_dtype: str = "auto"  # auto = float32 on cpu, bfloat16 on a GPU that supports it, else float16
 
     def __post_init__(self) -> None:
         _at_least(self, "collect", 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
         _at_least(self, "collect", 0, "min_success")
+        check_device_dtype(self.device, self.torch_dtype, "collect.")
+
+
+@dataclass
+class CollectArgs(CollectSettings):
+    """Options of ``agentdistill collect``."""
+
+    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    agent: str = field(
+        default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
+    )
+    split: str = field(default="train", metadata={"help": "Task split: train | dev | test."})
+    out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
+    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
+    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+
+    def __post_init__(self) -> None:
+        check_device_dtype(self.device, self.torch_dtype)
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
+
+    def env_kwargs(self) -> dict:
+        kw: dict = {"seed": self.env_seed}
+        if self.train_size is not None:
+            kw["train_size"] = self.train_size
+        if self.data:
+            if self.env != "hotpotqa":
+                raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")
+            kw["data"] = self.data
+        return kw
 
 
 @dataclass
@@ -96,21 +180,46 @@ class DistillSpec:
 
 
 @dataclass
-class EvalSpec:
-    split: Literal["train", "dev", "test"] = "test"
-    episodes: int | None = None  # first N tasks of the split per env (None = all)
-    batch_size: int = 64
-    max_new_tokens: int = 64
-    max_steps: int | None = None  # step cap per episode (None = each env's own); failures count at the cap
-    cot_matcher: Literal["rouge_l", "exact"] = "rouge_l"
-    cot_threshold: float = 0.7
-    device: str = "auto"  # where the evaluated models run: auto | cpu | cuda | cuda:N | mps
-    torch_dtype: str = "auto"  # auto = float32 on cpu, bfloat16 on a GPU that supports it, else float16
+class EvalSettings(AgentRun):
+    split: Literal["train", "dev", "test"] = field(default="test", metadata={"help": "Task split."})
+    cot_matcher: Literal["rouge_l", "exact"] = field(default="rouge_l", metadata={"help": "CoT matcher."})
+    cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
+
+
+@dataclass
+class EvalSpec(EvalSettings):
+    """The run's ``evaluate:`` section: teacher and students on each env's tasks."""
 
     def __post_init__(self) -> None:
         _at_least(self, "evaluate", 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
         if not 0.0 <= self.cot_threshold <= 1.0:
             raise ConfigError(f"`evaluate.cot_threshold` must be in [0, 1]; got {self.cot_threshold}")
+        check_device_dtype(self.device, self.torch_dtype, "evaluate.")
+
+
+@dataclass
+class EvalArgs(EvalSettings):
+    """Options of ``agentdistill evaluate``."""
+
+    model: str = field(default="", metadata={"help": "Model directory or hub name to run as the agent."})
+    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    reference: str | None = field(
+        default=None, metadata={"help": "Teacher trajectories (same task ids) for CoT match."}
+    )
+    out: str = field(default="metrics.json", metadata={"help": "Metrics JSON; trajectories go beside it."})
+    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
+    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+
+    def __post_init__(self) -> None:
+        check_device_dtype(self.device, self.torch_dtype)
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
+
+
+def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:
+    """A stage's arguments (``CollectArgs``/``EvalArgs``) from a run config section: every field the two
+    share is copied, so a setting means the same thing from every entry point; ``per_call`` sets the rest."""
+    shared = {f.name: getattr(spec, f.name) for f in dc.fields(spec) if f.name in {g.name for g in dc.fields(cls)}}
+    return cls(**{**shared, **per_call})
 
 
 @dataclass
@@ -243,10 +352,6 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     if not distill.seeds:
         raise ConfigError(f"{where}: distill.seeds is empty")
     distill.train = _check_train(distill.train, where, "distill.train")
-    from agentdistill.modeling import check_device_dtype
-
-    for name, spec in (("collect", cfg.collect), ("evaluate", cfg.evaluate)):
-        check_device_dtype(spec.device, spec.torch_dtype, f"{where}: {name}.")
     # build every cell's training arguments once so a bad option fails now, not after an hour
     for m in distill.methods:
         cell_training_args(cfg, m, "/tmp/agentdistill-validate", distill.seeds[0])
