@@ -1,9 +1,8 @@
-"""Atomic file writes, JSONL append/read/repair, output locks and stage done-markers, so every output can be resumed.
+"""Atomic file writes, JSONL append/read/repair and output locks, so every output can be resumed.
 
 A file is written to a temporary name in the same directory and renamed into place, so a reader
 never sees half a file. A JSONL file is appended one fsynced line at a time; a line torn by a
-crash is cut before the next append. A stage writes its ``.done`` marker last: its existence means
-the stage completed.
+crash is cut before the next append. A stage's done-marker (``markers.py``) is written last.
 """
 
 import json
@@ -161,18 +160,6 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # a line torn by a crash mid-append; it is rerun
     return rows
-
-
-def is_done(directory: str | Path, stage: str) -> bool:
-    return (Path(directory) / f".{stage}.done").exists()
-
-
-def mark_done(directory: str | Path, stage: str, info: dict[str, Any] | None = None) -> None:
-    atomic_write_json(Path(directory) / f".{stage}.done", info or {})
-
-
-def clear_done(directory: str | Path, stage: str) -> None:
-    (Path(directory) / f".{stage}.done").unlink(missing_ok=True)
 
 
 def check_output_path(path: str | Path, flag: str = "--out", kind: str = "file") -> None:

@@ -25,7 +25,6 @@ Layout of ``RUN``::
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ import yaml
 
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl_tolerant
+from agentdistill.markers import check, digest, mark, marker_path, model_files, unmark
 from agentdistill.runconfig import (
     METHODS,
     RunConfig,
@@ -54,82 +54,6 @@ from agentdistill.runconfig import (
 logger = logging.getLogger(__name__)
 
 STAGES = ("teacher", "collect", "distill", "evaluate", "report")
-
-
-# --------------------------------------------------------------------------- stage markers
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fingerprint(root: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"size", "sha256"}}`` of the given files."""
-    return {str(p.relative_to(root)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(paths)}
-
-
-def _marker(root: Path, name: str) -> Path:
-    return root / ".markers" / f"{name}.done"
-
-
-def mark(
-    root: Path,
-    name: str,
-    paths: Iterable[Path],
-    info: dict[str, Any] | None = None,
-    deps: dict[str, Any] | None = None,
-) -> None:
-    """Write ``name``'s done marker last: a fingerprint of the files it produced and of its inputs (``deps``)."""
-    atomic_write_json(_marker(root, name), {"files": fingerprint(root, paths), "deps": deps or {}, **(info or {})})
-
-
-def digest(root: Path, name: str) -> str | None:
-    """One hash standing for the outputs of a finished step (its marker's fingerprint), for ``deps``."""
-    path = _marker(root, name)
-    if not path.exists():
-        return None
-    try:
-        files = json.loads(path.read_text(encoding="utf-8"))["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-
-
-def check(root: Path, name: str, deps: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The marker's info when ``name`` is done, every file it produced is intact and its inputs are the
-    same (``deps``), else ``None``.
-
-    A marker whose files are missing or changed, or whose inputs changed, is removed (with a warning)
-    so the work is redone.
-    """
-    path = _marker(root, name)
-    if not path.exists():
-        return None
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        files = info["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        logger.warning("%s: unreadable marker; redoing %s", path, name)
-        path.unlink(missing_ok=True)
-        return None
-    if deps is not None and info.get("deps", {}) != deps:
-        logger.warning("%s: the inputs of %s changed since it ran; redoing it", root, name)
-        path.unlink(missing_ok=True)
-        return None
-    for rel, fp in files.items():
-        p = root / rel
-        if not p.is_file() or p.stat().st_size != fp["size"] or _sha256(p) != fp["sha256"]:
-            logger.warning("%s: output %s is missing or changed since it was written; redoing %s", root, rel, name)
-            path.unlink(missing_ok=True)
-            return None
-    return info
-
-
-def unmark(root: Path, prefix: str) -> None:
-    for p in (root / ".markers").glob(f"{prefix}*.done"):
-        p.unlink()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -178,11 +102,6 @@ def _params(model_dir: Path) -> int:
                     n *= d
                 total += n
     return total
-
-
-def _model_files(d: Path) -> list[Path]:
-    names = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-    return [p for p in d.iterdir() if p.is_file() and (p.suffix == ".safetensors" or p.name in names)]
 
 
 def _stage(i: int, name: str, what: str) -> None:
@@ -370,7 +289,7 @@ class Pipeline:
     def _notes(self) -> list[str]:
         """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
         notes = self._turn_notes()
-        path = _marker(self.root, "collect")
+        path = marker_path(self.root, "collect")
         if path.exists():
             with contextlib.suppress(json.JSONDecodeError):
                 notes += json.loads(path.read_text(encoding="utf-8")).get("notes", [])
@@ -380,7 +299,7 @@ class Pipeline:
 
     def _turn_notes(self) -> list[str]:
         """A note per stage whose generation budget is shorter than the embedded teacher's longest expert turn."""
-        path = _marker(self.root, "teacher")
+        path = marker_path(self.root, "teacher")
         longest = None
         if path.exists():
             with contextlib.suppress(json.JSONDecodeError, AttributeError):
@@ -467,7 +386,7 @@ class Pipeline:
         from agentdistill.modeling import load_tokenizer
 
         info = {"params": _params(mdir), "longest_turn": longest_turn(data, load_tokenizer(tok_dir))}
-        mark(self.root, "teacher", _model_files(mdir), info)
+        mark(self.root, "teacher", model_files(mdir), info)
         self._done_stage("teacher", time.time() - t0, params=info["params"])
 
     def _train_tokenizer(self, data: Path, tok_dir: Path) -> None:
@@ -573,7 +492,7 @@ class Pipeline:
         load_tokenizer(self.teacher_dir).save_pretrained(tmp)
         shutil.rmtree(init, ignore_errors=True)
         tmp.rename(init)
-        mark(self.root, f"init-{size.name}-s{seed}", _model_files(init), deps={"teacher": self.teacher_id()})
+        mark(self.root, f"init-{size.name}-s{seed}", model_files(init), deps={"teacher": self.teacher_id()})
         return init
 
     def _cell_deps(self, size: StudentSize, seed: int) -> dict[str, Any]:
@@ -611,7 +530,7 @@ class Pipeline:
             mark(
                 self.root,
                 f"cell-{key}",
-                [*_model_files(out), out / "train_log.jsonl"],
+                [*model_files(out), out / "train_log.jsonl"],
                 deps=self._cell_deps(size, seed),
             )
         self._write_manifest()  # student parameter counts are known now
@@ -762,4 +681,4 @@ def run_from_cli(
     ).run(force, stop_after)
 
 
-__all__ = ["METHODS", "STAGES", "Pipeline", "check", "fingerprint", "mark", "parse_run_config", "run_from_cli"]
+__all__ = ["METHODS", "STAGES", "Pipeline", "parse_run_config", "run_from_cli"]
