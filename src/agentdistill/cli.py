@@ -214,8 +214,8 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
 def cmd_run(argv: Sequence[str]) -> int:
     from agentdistill.files import check_output_path
-    from agentdistill.pipeline import STAGES, run_from_cli
-    from agentdistill.runconfig import presets
+    from agentdistill.pipeline import STAGES, Pipeline
+    from agentdistill.runconfig import load_run_config, presets
 
     p = argparse.ArgumentParser(
         prog="agentdistill run",
@@ -250,7 +250,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
-    run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force, a.stop_after)
+    cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, a.sets)
+    Pipeline(cfg, a.out, command=" ".join(["agentdistill", "run", *argv]), preset=a.preset).run(a.force, a.stop_after)
     return 0
 
 

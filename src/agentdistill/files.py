@@ -8,8 +8,9 @@ crash is cut before the next append. A stage's done-marker (``markers.py``) is w
 import json
 import logging
 import os
+import random
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -160,6 +161,31 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # a line torn by a crash mid-append; it is rerun
     return rows
+
+
+def merge_jsonl(files: list[Path], out: Path, seed: int, keep: Callable[[dict], bool] | None = None) -> int:
+    """Concatenate JSONL files into ``out`` (atomically), in a seeded shuffled order; ``keep(row) -> bool``
+    filters the rows. Returns the number of rows written."""
+    rows = [r for f in files for r in read_jsonl_tolerant(f) if keep is None or keep(r)]
+    random.Random(seed).shuffle(rows)
+    atomic_write_jsonl(out, rows)
+    return len(rows)
+
+
+def drop_if_corrupt(path: Path) -> None:
+    """A resumable JSONL output whose lines before the last do not parse was damaged, not interrupted:
+    delete it (and its ``.attempted`` sidecar) so it is redone rather than silently read around."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines[:-1], 1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("%s:%d is corrupted (not an interrupted write); redoing this file", path, i)
+            path.unlink()
+            path.with_name(path.name + ".attempted").unlink(missing_ok=True)
+            return
 
 
 def check_output_path(path: str | Path, flag: str = "--out", kind: str = "file") -> None:
