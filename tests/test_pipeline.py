@@ -10,9 +10,10 @@ import torch
 import yaml
 
 from agentdistill.cli import main
+from agentdistill.embedded_teacher import longest_turn
 from agentdistill.errors import ConfigError
+from agentdistill.markers import check, mark
 from agentdistill.modeling import load_tokenizer
-from agentdistill.pipeline import check, longest_turn, mark
 from agentdistill.report import comparable
 from agentdistill.runconfig import METHODS, load_run_config, parse_run_config, presets, read_yaml
 

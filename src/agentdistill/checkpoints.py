@@ -8,6 +8,7 @@ returns the newest one that is whole and renames the others out of ``Trainer``'s
 import json
 import logging
 import re
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -107,3 +108,9 @@ def last_complete_checkpoint(out: str | Path, set_aside: bool = True) -> Path | 
         elif set_aside:
             logger.warning("%s is incomplete (%s); set aside as %s", ck, problem, _set_aside(ck).name)
     return last
+
+
+def drop_checkpoints(out: str | Path) -> None:
+    """A finished training's checkpoints are only needed to resume it: remove them (torn ones too)."""
+    for ck in [*Path(out).glob("checkpoint-*"), *Path(out).glob("torn-checkpoint-*")]:
+        shutil.rmtree(ck, ignore_errors=True)

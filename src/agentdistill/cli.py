@@ -139,6 +139,39 @@ def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], datac
         raise ConfigError(str(e).strip().splitlines()[0]) from None
 
 
+def _group_help(parser: argparse.ArgumentParser, stage: str, dataclasses_: Sequence[type]) -> None:
+    """Make ``--help`` list the stage's own options first, one heading per dataclass, and last, under its own
+    heading, what a dataclass inherits (``DistillConfig``: every ``TrainingArguments`` flag).
+
+    A field a dataclass redeclares (a default of ours) counts as its own, after its new ones. Only the help
+    changes: argparse groups share the parser's actions, so moving an action between groups
+    (``_group_actions``, which ``HfArgumentParser`` offers no public way to choose) leaves parsing as it was.
+    """
+    import dataclasses
+
+    def move(title: str, names: list[str]) -> None:
+        group = parser.add_argument_group(title)
+        for action in [a for n in names for a in parser._actions if a.dest == n]:  # a bool's --no_x shares its dest
+            for g in parser._action_groups:
+                if action in g._group_actions:
+                    g._group_actions.remove(action)
+            group._group_actions.append(action)
+
+    inherited: dict[str, list[str]] = {}
+    for dc in dataclasses_:
+        bases = [b for b in reversed(dc.__mro__[1:]) if dataclasses.is_dataclass(b)]
+        base_fields = {name: f for b in bases for name, f in b.__dataclass_fields__.items()}
+        new = [f.name for f in dataclasses.fields(dc) if f.name not in base_fields]
+        own = new + [f.name for f in dataclasses.fields(dc) if f.name in base_fields and base_fields[f.name] is not f]
+        move(f"{stage} options ({dc.__name__})", own)
+        if bases:
+            base = bases[-1]
+            title = f"options inherited from {base.__module__.split('.')[0]}.{base.__name__}"
+            inherited.setdefault(title, []).extend(f.name for f in dataclasses.fields(dc) if f.name not in own)
+    for title, names in inherited.items():
+        move(title, names)
+
+
 def cmd_distill(argv: Sequence[str]) -> int:
     from transformers import HfArgumentParser
 
@@ -149,10 +182,12 @@ def cmd_distill(argv: Sequence[str]) -> int:
     parser = HfArgumentParser(
         (DistillArgs, DistillConfig),
         prog="agentdistill distill",
+        usage="%(prog)s --data FILE --student DIR [--teacher DIR] [--loss sad|token-kd|sft] --out DIR [options]",
         description="Distil a teacher agent into a student (Structured Agent Distillation, arXiv 2505.13820). "
         "Options may also come from --config cfg.yaml; flags win over the file. --out is --output_dir.",
     )
     parser.add_argument("--config", help="YAML file of option: value (any flag below, without dashes)")
+    _group_help(parser, "distill", (DistillArgs, DistillConfig))
     argv = ["--output_dir" if x == "--out" else x for x in argv]
     dargs, cfg = _parse_with_config(parser, argv, (DistillArgs, DistillConfig))[:2]
     check_output_path(cfg.output_dir, kind="dir")
@@ -183,6 +218,7 @@ def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[st
 
     parser = HfArgumentParser(dataclass_, prog=prog, description=description)
     parser.add_argument("--config", help="YAML file of option: value; flags win over the file")
+    _group_help(parser, prog.split()[-1], (dataclass_,))
     return _parse_with_config(parser, list(argv), (dataclass_,))[0]
 
 
@@ -214,8 +250,8 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
 def cmd_run(argv: Sequence[str]) -> int:
     from agentdistill.files import check_output_path
-    from agentdistill.pipeline import STAGES, run_from_cli
-    from agentdistill.runconfig import presets
+    from agentdistill.pipeline import STAGES, Pipeline
+    from agentdistill.runconfig import load_run_config, presets
 
     p = argparse.ArgumentParser(
         prog="agentdistill run",
@@ -250,7 +286,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
-    run_from_cli(a.preset, a.config, a.envs, a.teacher, a.sets, a.out, a.force, a.stop_after)
+    cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, a.sets)
+    Pipeline(cfg, a.out, command=" ".join(["agentdistill", "run", *argv]), preset=a.preset).run(a.force, a.stop_after)
     return 0
 
 

@@ -19,7 +19,8 @@ from agentdistill.checkpoints import checkpoint_problem, last_complete_checkpoin
 from agentdistill.curriculum import complexity_scores
 from agentdistill.data import DistillCollator, EncodedDataset, load_examples
 from agentdistill.errors import ConfigError
-from agentdistill.files import atomic_write_text, mark_done
+from agentdistill.files import atomic_write_text
+from agentdistill.markers import mark
 from agentdistill.masks import Encoded
 from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config
 from agentdistill.teacher_cache import TeacherSignal, teacher_signal
@@ -186,10 +187,10 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     # 5. save
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
-        mark_done(
+        mark(
             out,
             "distill",
-            {
+            info={
                 "global_step": trainer.state.global_step,
                 "train_loss": result.training_loss if math.isfinite(result.training_loss) else None,
                 "examples": len(examples),

@@ -1,16 +1,16 @@
-"""Atomic file writes, JSONL append/read/repair, output locks and stage done-markers, so every output can be resumed.
+"""Atomic file writes, JSONL append/read/repair and output locks, so every output can be resumed.
 
 A file is written to a temporary name in the same directory and renamed into place, so a reader
 never sees half a file. A JSONL file is appended one fsynced line at a time; a line torn by a
-crash is cut before the next append. A stage writes its ``.done`` marker last: its existence means
-the stage completed.
+crash is cut before the next append. A stage's done-marker (``markers.py``) is written last.
 """
 
 import json
 import logging
 import os
+import random
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -163,16 +163,29 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def is_done(directory: str | Path, stage: str) -> bool:
-    return (Path(directory) / f".{stage}.done").exists()
+def merge_jsonl(files: list[Path], out: Path, seed: int, keep: Callable[[dict], bool] | None = None) -> int:
+    """Concatenate JSONL files into ``out`` (atomically), in a seeded shuffled order; ``keep(row) -> bool``
+    filters the rows. Returns the number of rows written."""
+    rows = [r for f in files for r in read_jsonl_tolerant(f) if keep is None or keep(r)]
+    random.Random(seed).shuffle(rows)
+    atomic_write_jsonl(out, rows)
+    return len(rows)
 
 
-def mark_done(directory: str | Path, stage: str, info: dict[str, Any] | None = None) -> None:
-    atomic_write_json(Path(directory) / f".{stage}.done", info or {})
-
-
-def clear_done(directory: str | Path, stage: str) -> None:
-    (Path(directory) / f".{stage}.done").unlink(missing_ok=True)
+def drop_if_corrupt(path: Path) -> None:
+    """A resumable JSONL output whose lines before the last do not parse was damaged, not interrupted:
+    delete it (and its ``.attempted`` sidecar) so it is redone rather than silently read around."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for i, line in enumerate(lines[:-1], 1):
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("%s:%d is corrupted (not an interrupted write); redoing this file", path, i)
+            path.unlink()
+            path.with_name(path.name + ".attempted").unlink(missing_ok=True)
+            return
 
 
 def check_output_path(path: str | Path, flag: str = "--out", kind: str = "file") -> None:

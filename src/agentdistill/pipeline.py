@@ -21,236 +21,51 @@ Layout of ``RUN``::
     distill/<method>__<size>__s<seed>/  one trained student (checkpoints while training)
     eval/<teacher|cell>/<env>.json  (+ <env>.trajectories.jsonl)
     results.md  results.json  plots/
+
+Each stage is one short method; the work lives in the modules it calls: ``embedded_teacher`` (1),
+``collect`` (2), ``students`` and ``distill`` (3), ``evaluate`` (4), ``report`` (5). ``markers`` says
+what is done, ``manifest`` records the run (``run.yaml``, ``versions.json``, ``manifest.json``).
 """
 
-import contextlib
-import datetime as _dt
-import hashlib
-import json
-import logging
-import os
-import platform
-import random
 import shutil
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agentdistill.checkpoints import drop_checkpoints
 from agentdistill.errors import ConfigError
-from agentdistill.files import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl_tolerant
-from agentdistill.runconfig import (
-    METHODS,
-    RunConfig,
-    StudentSize,
-    cell_training_args,
-    parse_run_config,
-    teacher_training_args,
-)
-
-logger = logging.getLogger(__name__)
+from agentdistill.files import drop_if_corrupt, merge_jsonl, read_jsonl_tolerant
+from agentdistill.manifest import cell_key, cells, check_config, eval_path, teacher_dir, turn_notes, write_manifest
+from agentdistill.markers import check, digest, mark, model_files, unmark
+from agentdistill.runconfig import RunConfig, StudentSize, cell_training_args
+from agentdistill.students import init_student
 
 STAGES = ("teacher", "collect", "distill", "evaluate", "report")
-
-
-# --------------------------------------------------------------------------- stage markers
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fingerprint(root: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
-    """``{relative path: {"size", "sha256"}}`` of the given files."""
-    return {str(p.relative_to(root)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(paths)}
-
-
-def _marker(root: Path, name: str) -> Path:
-    return root / ".markers" / f"{name}.done"
-
-
-def mark(
-    root: Path,
-    name: str,
-    paths: Iterable[Path],
-    info: dict[str, Any] | None = None,
-    deps: dict[str, Any] | None = None,
-) -> None:
-    """Write ``name``'s done marker last: a fingerprint of the files it produced and of its inputs (``deps``)."""
-    atomic_write_json(_marker(root, name), {"files": fingerprint(root, paths), "deps": deps or {}, **(info or {})})
-
-
-def digest(root: Path, name: str) -> str | None:
-    """One hash standing for the outputs of a finished step (its marker's fingerprint), for ``deps``."""
-    path = _marker(root, name)
-    if not path.exists():
-        return None
-    try:
-        files = json.loads(path.read_text(encoding="utf-8"))["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None
-    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-
-
-def check(root: Path, name: str, deps: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The marker's info when ``name`` is done, every file it produced is intact and its inputs are the
-    same (``deps``), else ``None``.
-
-    A marker whose files are missing or changed, or whose inputs changed, is removed (with a warning)
-    so the work is redone.
-    """
-    path = _marker(root, name)
-    if not path.exists():
-        return None
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        files = info["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        logger.warning("%s: unreadable marker; redoing %s", path, name)
-        path.unlink(missing_ok=True)
-        return None
-    if deps is not None and info.get("deps", {}) != deps:
-        logger.warning("%s: the inputs of %s changed since it ran; redoing it", root, name)
-        path.unlink(missing_ok=True)
-        return None
-    for rel, fp in files.items():
-        p = root / rel
-        if not p.is_file() or p.stat().st_size != fp["size"] or _sha256(p) != fp["sha256"]:
-            logger.warning("%s: output %s is missing or changed since it was written; redoing %s", root, rel, name)
-            path.unlink(missing_ok=True)
-            return None
-    return info
-
-
-def unmark(root: Path, prefix: str) -> None:
-    for p in (root / ".markers").glob(f"{prefix}*.done"):
-        p.unlink()
-
-
-# --------------------------------------------------------------------------- helpers
-def machine() -> str:
-    cores = os.cpu_count() or 0
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        ram_s = f", {ram:.0f} GB RAM"
-    except (ValueError, OSError, AttributeError):
-        ram_s = ""
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cores} CPU cores{ram_s}, {gpu} ({platform.system()} {platform.machine()})"
-
-
-def versions() -> dict[str, str]:
-    import tokenizers
-    import torch
-    import transformers
-
-    from agentdistill import __version__
-
-    return {
-        "agentdistill": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-    }
-
-
-def cell_key(method: str, size: str, seed: int) -> str:
-    return f"{method}__{size}__s{seed}"
-
-
-def _params(model_dir: Path) -> int:
-    from safetensors import safe_open
-
-    total = 0
-    for f in sorted(model_dir.glob("*.safetensors")):
-        with safe_open(str(f), "pt") as st:
-            for k in st.keys():  # noqa: SIM118 (safe_open is not iterable)
-                n = 1
-                for d in st.get_slice(k).get_shape():
-                    n *= d
-                total += n
-    return total
-
-
-def _model_files(d: Path) -> list[Path]:
-    names = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-    return [p for p in d.iterdir() if p.is_file() and (p.suffix == ".safetensors" or p.name in names)]
+# what `--force STAGE` removes: the prefix of the stage's markers and the folder of its outputs
+_OUTPUTS = {"teacher": ("teacher", "teacher/model"), "collect": ("collect", "collect"),
+            "distill": ("cell", "distill"), "evaluate": ("eval", "eval")}  # fmt: skip
 
 
 def _stage(i: int, name: str, what: str) -> None:
     print(f"\n== [{i}/{len(STAGES)}] {name}: {what}", flush=True)
 
 
-def student_config(teacher_config: Any, size: StudentSize) -> Any:
-    """The teacher's config with the size's shape (works for Llama-, Mistral-, Qwen- and GPT-2-style configs)."""
-    cfg = teacher_config.__class__.from_dict(teacher_config.to_dict())
-    cfg.hidden_size = size.hidden_size
-    cfg.num_hidden_layers = size.num_layers
-    cfg.num_attention_heads = size.num_heads
-    if hasattr(cfg, "num_key_value_heads"):
-        cfg.num_key_value_heads = size.num_heads
-    if hasattr(cfg, "head_dim"):
-        cfg.head_dim = size.hidden_size // size.num_heads
-    if hasattr(cfg, "intermediate_size"):
-        cfg.intermediate_size = size.intermediate_size or int(2.7 * size.hidden_size)
-    elif hasattr(cfg, "n_inner"):
-        cfg.n_inner = size.intermediate_size
-    if hasattr(cfg, "layer_types") and getattr(cfg, "layer_types", None):
-        cfg.layer_types = cfg.layer_types[: size.num_layers] + [cfg.layer_types[-1]] * max(
-            0, size.num_layers - len(cfg.layer_types)
-        )
-    return cfg
-
-
-def longest_turn(data: Path, tokenizer: Any) -> int:
-    """Tokens in the longest turn an agent generates when it replays ``data``: the longest run of consecutive
-    reasoning/action tokens (a ReAct turn is a thought and its action; an ALFWorld or WebShop turn is one span).
-
-    ``max_new_tokens`` below this cuts such turns, so no agent could solve every task.
-    """
-    from agentdistill.data import load_examples
-
-    examples, _ = load_examples(data, tokenizer, max_length=1 << 30)
-    best = 0
-    for ex in examples:
-        run = 0
-        for r, a in zip(ex.reason_mask, ex.act_mask, strict=True):
-            run = run + 1 if r or a else 0
-            best = max(best, run)
-    return best
-
-
-# --------------------------------------------------------------------------- the run
 class Pipeline:
-    """One run directory and its stages. ``run()`` does what is not yet done."""
+    """One run directory and its stages. ``run()`` does what is not yet done.
+
+    Each ``stage_<name>`` method skips what its markers say is done and returns what the manifest records of
+    the work it did (``None`` when there was none); ``run`` times it and rewrites the manifest after it.
+    """
 
     def __init__(self, cfg: RunConfig, out: str | Path, command: str = "", preset: str | None = None) -> None:
         self.cfg, self.root, self.command, self.preset = cfg, Path(out), command, preset
+        self.teacher_dir = teacher_dir(self.root, cfg)
         self.stage_seconds: dict[str, dict[str, Any]] = {}
-
-    # paths
-    @property
-    def teacher_dir(self) -> Path:
-        return Path(self.cfg.teacher.model) if self.cfg.teacher.model else self.root / "teacher" / "model"
 
     def teacher_id(self) -> Any:
         """What the teacher's dependents depend on: the embedded teacher's fingerprint, or the user's name."""
         return {"model": self.cfg.teacher.model} if self.cfg.teacher.model else digest(self.root, "teacher")
-
-    def eval_path(self, key: str, env: str) -> Path:
-        return self.root / "eval" / key / f"{env}.json"
-
-    def cells(self) -> list[tuple[str, StudentSize, int]]:
-        d = self.cfg.distill
-        return [(m, s, seed) for seed in d.seeds for s in d.sizes for m in d.methods]
 
     # ------------------------------------------------------------------ entry
     def run(self, force: Iterable[str] = (), stop_after: str | None = None) -> dict[str, Any]:
@@ -266,7 +81,7 @@ class Pipeline:
             raise ConfigError(f"--stop_after {stop_after}: choose a stage ({', '.join(STAGES)})")
         first_forced = min((STAGES.index(s) for s in force if s in STAGES), default=0 if "all" in force else None)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._check_config(forced=first_forced is not None)
+        check_config(self.root, self.cfg, forced=first_forced is not None)
         if first_forced is not None:  # a forced stage invalidates the stages after it
             for s in STAGES[first_forced:]:
                 print(f"--force: redoing {s}")
@@ -274,7 +89,11 @@ class Pipeline:
         t_all = time.time()
         self._write_manifest()
         for name in STAGES[:-1]:
-            getattr(self, f"stage_{name}")()
+            t0 = time.time()
+            done = getattr(self, f"stage_{name}")()
+            if done is not None:
+                self.stage_seconds[name] = {"seconds": round(time.time() - t0, 1), **done}
+            self._write_manifest()  # the stage's time and what it made (parameter counts) are on record now
             if name == stop_after:
                 print(
                     f"\nstopped after {name} (--stop_after) in {time.time() - t_all:.0f} s; rerun without it to go on"
@@ -284,251 +103,70 @@ class Pipeline:
         print(f"\nrun finished in {time.time() - t_all:.0f} s; report: {self.root / 'results.md'}")
         return results
 
-    def _check_config(self, forced: bool) -> None:
-        path = self.root / "run.yaml"
-        new = self.cfg.to_dict()
-        if path.exists():
-            old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            diff = _first_diff(old, new)
-            if diff and not forced:
-                raise ConfigError(
-                    f"{self.root}: this command's config differs from the run's run.yaml at `{diff}`; "
-                    "use a new --out, or --force STAGE to redo from that stage with the new config"
-                )
-        atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
-        atomic_write_json(self.root / "versions.json", versions())
+    def _write_manifest(self) -> dict[str, Any]:
+        return write_manifest(self.root, self.cfg, self.preset, self.command, self.stage_seconds)
 
     def _invalidate(self, stage: str) -> None:
-        if stage == "teacher":
-            unmark(self.root, "teacher")
-            if not self.cfg.teacher.model:
-                shutil.rmtree(self.root / "teacher" / "model", ignore_errors=True)
-        elif stage == "collect":
-            unmark(self.root, "collect")
-            shutil.rmtree(self.root / "collect", ignore_errors=True)
-        elif stage == "distill":
-            unmark(self.root, "cell")
-            shutil.rmtree(self.root / "distill", ignore_errors=True)
-        elif stage == "evaluate":
-            unmark(self.root, "eval")
-            shutil.rmtree(self.root / "eval", ignore_errors=True)
-
-    # ------------------------------------------------------------------ manifest
-    def _write_manifest(self) -> dict[str, Any]:
-        cfg = self.cfg
-        params: dict[str, int | None] = {}
-        for _, size, seed in self.cells():
-            init = self.root / "students" / f"{size.name}-s{seed}"
-            if size.name not in params or params[size.name] is None:
-                params[size.name] = _params(init) if init.exists() else None
-        teacher_params = _params(self.teacher_dir) if self.teacher_dir.is_dir() else None
-        manifest = {
-            "name": self.root.name,
-            "preset": self.preset,
-            "command": self.command,
-            "machine": machine(),
-            "started": _dt.datetime.now().isoformat(timespec="seconds"),
-            "versions": versions(),
-            "envs": cfg.envs,
-            "eval": {"split": cfg.evaluate.split, "episodes": {e: self._eval_episodes(e) for e in cfg.envs}},
-            "teacher": {
-                "key": "teacher",
-                "source": cfg.teacher.model or "embedded",
-                "params": teacher_params,
-                "eval": {e: str(self.eval_path("teacher", e).relative_to(self.root)) for e in cfg.envs},
-            },
-            "methods": {m: {**_method_settings(cfg, m)} for m in cfg.distill.methods},
-            "sizes": {s.name: {"params": params.get(s.name), **s.__dict__} for s in cfg.distill.sizes},
-            "cells": [
-                {
-                    "key": cell_key(m, s.name, seed),
-                    "method": m,
-                    "size": s.name,
-                    "seed": seed,
-                    "params": params.get(s.name),
-                    "dir": f"distill/{cell_key(m, s.name, seed)}",
-                    "eval": {
-                        e: str(self.eval_path(cell_key(m, s.name, seed), e).relative_to(self.root)) for e in cfg.envs
-                    },
-                }
-                for m, s, seed in self.cells()
-            ],
-            "stages": self.stage_seconds,
-            "notes": self._notes(),
-        }
-        old = self.root / "manifest.json"
-        if old.exists():
-            try:
-                prev = json.loads(old.read_text(encoding="utf-8"))
-                manifest["started"] = prev.get("started", manifest["started"])
-                manifest["stages"] = {**prev.get("stages", {}), **self.stage_seconds}
-            except json.JSONDecodeError:
-                pass
-        atomic_write_json(old, manifest)
-        return manifest
-
-    def _notes(self) -> list[str]:
-        """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
-        notes = self._turn_notes()
-        path = _marker(self.root, "collect")
-        if path.exists():
-            with contextlib.suppress(json.JSONDecodeError):
-                notes += json.loads(path.read_text(encoding="utf-8")).get("notes", [])
-        if self.cfg.evaluate.max_steps:
-            notes.append(f"episodes were capped at {self.cfg.evaluate.max_steps} steps (evaluate.max_steps)")
-        return notes
-
-    def _turn_notes(self) -> list[str]:
-        """A note per stage whose generation budget is shorter than the embedded teacher's longest expert turn."""
-        path = _marker(self.root, "teacher")
-        longest = None
-        if path.exists():
-            with contextlib.suppress(json.JSONDecodeError, AttributeError):
-                longest = json.loads(path.read_text(encoding="utf-8")).get("longest_turn")
-        if not longest:
-            return []
-        return [
-            f"{name}.max_new_tokens = {spec.max_new_tokens} is shorter than the longest expert turn ({longest} "
-            f"tokens): longer turns were cut, so even a perfect agent fails some tasks; set it to at least {longest}"
-            for name, spec in (("collect", self.cfg.collect), ("evaluate", self.cfg.evaluate))
-            if spec.max_new_tokens < longest
-        ]
-
-    def _eval_episodes(self, env: str) -> int:
-        from agentdistill.collect import CollectArgs
-        from agentdistill.envs import make_env
-
-        e = make_env(env, **CollectArgs(env=env, env_seed=self.cfg.env_seed).env_kwargs())
-        n = len(e.task_ids(self.cfg.evaluate.split))
-        return min(n, self.cfg.evaluate.episodes) if self.cfg.evaluate.episodes else n
-
-    def _done_stage(self, name: str, seconds: float, **info: Any) -> None:
-        self.stage_seconds[name] = {"seconds": round(seconds, 1), **info}
-        self._write_manifest()
+        if stage not in _OUTPUTS:
+            return
+        prefix, folder = _OUTPUTS[stage]
+        unmark(self.root, prefix)
+        if not (stage == "teacher" and self.cfg.teacher.model):
+            shutil.rmtree(self.root / folder, ignore_errors=True)
 
     # ------------------------------------------------------------------ 1. teacher
-    def stage_teacher(self) -> None:
+    def stage_teacher(self) -> dict[str, Any] | None:
         cfg = self.cfg
-        t0 = time.time()
         if cfg.teacher.model:
             _stage(1, "teacher", f"using {cfg.teacher.model}")
             from agentdistill.modeling import load_tokenizer
 
             load_tokenizer(cfg.teacher.model)  # fails now, with a clear message, if it is not a model
-            return
+            return None
         if check(self.root, "teacher"):
             _stage(1, "teacher", f"done ({self.teacher_dir})")
-            return
-        tspec = cfg.teacher
-        _stage(1, "teacher", f"embedded: SFT of a {tspec.arch} on expert trajectories of {', '.join(cfg.envs)}")
-        from agentdistill.collect import CollectArgs, collect
-        from agentdistill.distill import DistillArgs, distill
+            return None
+        _stage(1, "teacher", f"embedded: SFT of a {cfg.teacher.arch} on expert trajectories of {', '.join(cfg.envs)}")
+        from agentdistill.embedded_teacher import train_embedded_teacher
 
-        tdir = self.root / "teacher"
-        expert_files = []
-        for env in cfg.envs:
-            out = tdir / "expert" / f"{env}.jsonl"
-            _drop_if_corrupt(out)
-            collect(
-                CollectArgs(
-                    env=env,
-                    agent="expert",
-                    split="train",
-                    episodes=tspec.expert_episodes,
-                    train_size=tspec.train_size,
-                    out=str(out),
-                    env_seed=cfg.env_seed,
-                )
-            )
-            expert_files.append(out)
-        data = tdir / "expert" / "train.jsonl"
-        _merge(expert_files, data, seed=cfg.env_seed)
-        tok_dir = tdir / "tokenizer"
-        if not (tok_dir / "tokenizer.json").exists():
-            self._train_tokenizer(data, tok_dir)
-        init = tdir / "init"
-        if not (init / "config.json").exists():
-            from agentdistill.modeling import causal_lm_config
-            from agentdistill.modeling import load_tokenizer as _lt
-
-            conf = causal_lm_config(
-                len(_lt(tok_dir)),
-                hidden_size=tspec.hidden_size,
-                num_layers=tspec.num_layers,
-                num_heads=tspec.num_heads,
-                intermediate_size=tspec.intermediate_size,
-                max_position_embeddings=tspec.max_position_embeddings,
-                arch=tspec.arch,
-            )
-            conf.save_pretrained(init)
-        mdir = self.teacher_dir
-        targs = teacher_training_args(cfg, str(mdir))
-        distill(DistillArgs(data=str(data), student_config=str(init / "config.json"), tokenizer=str(tok_dir)), targs)
-        _drop_checkpoints(mdir)
-        from agentdistill.modeling import load_tokenizer
-
-        info = {"params": _params(mdir), "longest_turn": longest_turn(data, load_tokenizer(tok_dir))}
-        mark(self.root, "teacher", _model_files(mdir), info)
-        self._done_stage("teacher", time.time() - t0, params=info["params"])
-
-    def _train_tokenizer(self, data: Path, tok_dir: Path) -> None:
-        from agentdistill.formats import get_format
-        from agentdistill.masks import text_pieces
-        from agentdistill.testing import train_bpe_tokenizer
-        from agentdistill.trajectory import read_trajectories
-
-        texts = []
-        for t in read_trajectories(data):  # trained on the pieces training encodes, never across a span boundary
-            texts += text_pieces(*get_format(t.text_format).render(t.prompt, t.steps))
-        tok = train_bpe_tokenizer(texts, vocab_size=self.cfg.teacher.vocab_size)
-        tmp = tok_dir.with_name(tok_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tok.save_pretrained(tmp)
-        shutil.rmtree(tok_dir, ignore_errors=True)
-        tmp.rename(tok_dir)
+        info = train_embedded_teacher(cfg, self.root / "teacher")
+        mark(self.root, "teacher", model_files(self.teacher_dir), info)
+        return {"params": info["params"]}
 
     # ------------------------------------------------------------------ policy
     def _policy(self, model_dir: Path, spec: Any) -> Any:
-        """The agent for the collect or evaluate stage, on ``spec.device`` in ``spec.torch_dtype``."""
-        from agentdistill.agent import AgentConfig, HFPolicy
-
-        cfg = AgentConfig(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size)
-        return HFPolicy.from_pretrained(model_dir, cfg, spec.device, spec.torch_dtype)
+        """The agent for the collect or evaluate stage: loaded once for all envs, with the section's settings."""
+        return spec.load_policy(model_dir)
 
     # ------------------------------------------------------------------ 2. collect
-    def stage_collect(self) -> None:
+    def stage_collect(self) -> dict[str, Any] | None:
         cfg = self.cfg
         data = self.root / "collect" / "train.jsonl"
         info = check(self.root, "collect", {"teacher": self.teacher_id()})
         if info:
             _stage(2, "collect", f"done ({info['trajectories']} trajectories)")
-            return
+            return None
         _stage(2, "collect", f"teacher on {cfg.collect.episodes or 'all'} train tasks per env")
-        for note in self._turn_notes():
+        for note in turn_notes(self.root, cfg):
             print(f"   warning: {note}")
-        from agentdistill.collect import CollectArgs, collect
+        from agentdistill.collect import collect
+        from agentdistill.runconfig import CollectArgs, stage_args
 
-        t0 = time.time()
         policy = self._policy(self.teacher_dir, cfg.collect)
         files, per_env = [], {}
         for env in cfg.envs:
             # every attempt is written (the sidecar makes reruns resume); the merge below keeps the successes
             out = self.root / "collect" / f"{env}.jsonl"
-            _drop_if_corrupt(out)
-            args = CollectArgs(
+            drop_if_corrupt(out)
+            args = stage_args(
+                CollectArgs,
+                cfg.collect,
                 env=env,
                 agent=str(self.teacher_dir),
                 split="train",
-                episodes=cfg.collect.episodes,
-                train_size=cfg.collect.train_size,
                 out=str(out),
                 only_success=False,
-                batch_size=cfg.collect.batch_size,
-                max_new_tokens=cfg.collect.max_new_tokens,
-                max_steps=cfg.collect.max_steps,
                 env_seed=cfg.env_seed,
-                device=cfg.collect.device,
-                torch_dtype=cfg.collect.torch_dtype,
             )
             collect(args, policy=policy)
             rows = read_jsonl_tolerant(out)
@@ -544,7 +182,7 @@ class Pipeline:
                 "so its failed trajectories were kept too: the students imitate an incompetent teacher"
             )
             print(f"   warning: {notes[-1]}")
-        n = _merge(files, data, seed=cfg.env_seed, keep=None if keep_failed else lambda r: bool(r.get("success")))
+        n = merge_jsonl(files, data, seed=cfg.env_seed, keep=None if keep_failed else lambda r: bool(r.get("success")))
         if n == 0:
             raise ConfigError(
                 f"{data}: the teacher solved 0 train tasks, nothing to distill; train the teacher longer "
@@ -552,30 +190,15 @@ class Pipeline:
             )
         info = {"trajectories": n, "per_env": per_env, "kept_failed": keep_failed, "notes": notes}
         mark(self.root, "collect", [data], info, {"teacher": self.teacher_id()})
-        self._done_stage("collect", time.time() - t0, trajectories=n, per_env=per_env, kept_failed=keep_failed)
+        return {k: v for k, v in info.items() if k != "notes"}
 
     # ------------------------------------------------------------------ 3. distill
     def _init_student(self, size: StudentSize, seed: int) -> Path:
         """Initial weights of (size, seed), saved once so every method starts from them."""
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        from agentdistill.modeling import load_tokenizer
-
-        init = self.root / "students" / f"{size.name}-s{seed}"
-        if check(self.root, f"init-{size.name}-s{seed}", {"teacher": self.teacher_id()}):
-            return init
-        import torch
-
-        conf = student_config(AutoConfig.from_pretrained(str(self.teacher_dir)), size)
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(conf)
-        tmp = init.with_name(init.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        load_tokenizer(self.teacher_dir).save_pretrained(tmp)
-        shutil.rmtree(init, ignore_errors=True)
-        tmp.rename(init)
-        mark(self.root, f"init-{size.name}-s{seed}", _model_files(init), deps={"teacher": self.teacher_id()})
+        name, init = f"init-{size.name}-s{seed}", self.root / "students" / f"{size.name}-s{seed}"
+        if not check(self.root, name, {"teacher": self.teacher_id()}):
+            init_student(self.teacher_dir, size, seed, init)
+            mark(self.root, name, model_files(init), deps={"teacher": self.teacher_id()})
         return init
 
     def _cell_deps(self, size: StudentSize, seed: int) -> dict[str, Any]:
@@ -585,21 +208,19 @@ class Pipeline:
             "teacher": self.teacher_id(),
         }
 
-    def stage_distill(self) -> None:
-        cells = self.cells()
-        d = self.cfg.distill
+    def stage_distill(self) -> dict[str, Any] | None:
+        d, every = self.cfg.distill, cells(self.cfg)
         inits = {(s.name, seed): self._init_student(s, seed) for seed in d.seeds for s in d.sizes}
         todo = [
-            c
-            for c in cells
-            if not check(self.root, f"cell-{cell_key(c[0], c[1].name, c[2])}", self._cell_deps(c[1], c[2]))
+            (m, s, seed)
+            for m, s, seed in every
+            if not check(self.root, f"cell-{cell_key(m, s.name, seed)}", self._cell_deps(s, seed))
         ]
-        _stage(3, "distill", f"{len(cells)} cell(s) (method × size × seed), {len(todo)} to train")
+        _stage(3, "distill", f"{len(every)} cell(s) (method × size × seed), {len(todo)} to train")
         if not todo:
-            return
+            return None
         from agentdistill.distill import DistillArgs, distill
 
-        t0 = time.time()
         data = self.root / "collect" / "train.jsonl"
         for i, (method, size, seed) in enumerate(todo, 1):
             key = cell_key(method, size.name, seed)
@@ -609,15 +230,14 @@ class Pipeline:
             args = cell_training_args(self.cfg, method, str(out), seed)
             teacher = None if args.loss == "sft" else str(self.teacher_dir)
             distill(DistillArgs(data=str(data), teacher=teacher, student=str(init)), args)
-            _drop_checkpoints(out)
+            drop_checkpoints(out)
             mark(
                 self.root,
                 f"cell-{key}",
-                [*_model_files(out), out / "train_log.jsonl"],
+                [*model_files(out), out / "train_log.jsonl"],
                 deps=self._cell_deps(size, seed),
             )
-        self._write_manifest()  # student parameter counts are known now
-        self._done_stage("distill", time.time() - t0 + self.stage_seconds.get("distill", {}).get("seconds", 0))
+        return {}
 
     # ------------------------------------------------------------------ 4. evaluate
     def _eval_deps(self, key: str, env: str) -> dict[str, Any]:
@@ -626,32 +246,26 @@ class Pipeline:
         return {"model": digest(self.root, f"cell-{key}"), "reference": digest(self.root, f"eval-teacher-{env}")}
 
     def _evaluate(self, key: str, model_dir: Path, reference: bool) -> None:
-        from agentdistill.evaluate import EvalArgs, evaluate
+        from agentdistill.evaluate import evaluate
+        from agentdistill.runconfig import EvalArgs, stage_args
 
         ecfg = self.cfg.evaluate
         policy = None
         for env in self.cfg.envs:
             if check(self.root, f"eval-{key}-{env}", self._eval_deps(key, env)):
                 continue
-            out = self.eval_path(key, env)
+            out = eval_path(self.root, key, env)
             if policy is None:
                 policy = self._policy(model_dir, ecfg)
-            ref = self.eval_path("teacher", env).with_name(f"{env}.trajectories.jsonl") if reference else None
-            args = EvalArgs(
+            ref = eval_path(self.root, "teacher", env).with_name(f"{env}.trajectories.jsonl") if reference else None
+            args = stage_args(
+                EvalArgs,
+                ecfg,
                 model=str(model_dir),
                 env=env,
-                split=ecfg.split,
-                episodes=ecfg.episodes,
                 reference=str(ref) if ref else None,
                 out=str(out),
-                batch_size=ecfg.batch_size,
-                max_new_tokens=ecfg.max_new_tokens,
-                max_steps=ecfg.max_steps,
                 env_seed=self.cfg.env_seed,
-                cot_matcher=ecfg.cot_matcher,
-                cot_threshold=ecfg.cot_threshold,
-                device=ecfg.device,
-                torch_dtype=ecfg.torch_dtype,
             )
             m = evaluate(args, policy=policy)["overall"]
             print(
@@ -665,103 +279,25 @@ class Pipeline:
                 deps=self._eval_deps(key, env),
             )
 
-    def stage_evaluate(self) -> None:
+    def stage_evaluate(self) -> dict[str, Any] | None:
         cfg = self.cfg
-        keys = ["teacher"] + [cell_key(m, s.name, seed) for m, s, seed in self.cells()]
+        keys = ["teacher"] + [cell_key(m, s.name, seed) for m, s, seed in cells(cfg)]
         n = sum(not check(self.root, f"eval-{k}-{e}", self._eval_deps(k, e)) for k in keys for e in cfg.envs)
         _stage(4, "evaluate", f"{len(keys)} model(s) × {len(cfg.envs)} env(s) on {cfg.evaluate.split}, {n} to run")
-        t0 = time.time()
         # the teacher first: its trajectories are the reference for the students' CoT match
         self._evaluate("teacher", self.teacher_dir, reference=False)
-        for m, s, seed in self.cells():
-            key = cell_key(m, s.name, seed)
+        for key in keys[1:]:
             self._evaluate(key, self.root / "distill" / key, reference=True)
-        if n:
-            self._done_stage("evaluate", time.time() - t0)
+        return {} if n else None
 
     # ------------------------------------------------------------------ 5. report
     def stage_report(self) -> dict[str, Any]:
         from agentdistill.report import build_report, format_tables
 
         _stage(5, "report", f"{self.root / 'results.md'}")
-        self._write_manifest()
         results = build_report(self.root)
         print(format_tables(results))
         return results
 
 
-def _method_settings(cfg: RunConfig, method: str) -> dict[str, Any]:
-    a = cell_training_args(cfg, method, "/tmp/agentdistill-manifest", cfg.distill.seeds[0])
-    return {
-        "loss": a.loss,
-        "lambda_reason": a.lambda_reason,
-        "lambda_act": a.lambda_act,
-        "curriculum": a.curriculum,
-        "divergence": a.divergence,
-    }
-
-
-def _first_diff(a: Any, b: Any, path: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = _first_diff(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-            if d:
-                return d
-        return None
-    return None if a == b else (path or "<root>")
-
-
-def _merge(files: list[Path], out: Path, seed: int, keep: Any = None) -> int:
-    """Concatenate JSONL trajectory files into ``out`` (atomically), in a seeded shuffled order;
-    ``keep(row) -> bool`` filters the rows."""
-    rows = [r for f in files for r in read_jsonl_tolerant(f) if keep is None or keep(r)]
-    random.Random(seed).shuffle(rows)
-    atomic_write_jsonl(out, rows)
-    return len(rows)
-
-
-def _drop_if_corrupt(path: Path) -> None:
-    """A resumable JSONL output whose lines before the last do not parse was damaged, not interrupted:
-    delete it (and its ``.attempted`` sidecar) so it is redone rather than silently read around."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for i, line in enumerate(lines[:-1], 1):
-        try:
-            json.loads(line)
-        except json.JSONDecodeError:
-            logger.warning("%s:%d is corrupted (not an interrupted write); redoing this file", path, i)
-            path.unlink()
-            path.with_name(path.name + ".attempted").unlink(missing_ok=True)
-            return
-
-
-def _drop_checkpoints(out: Path) -> None:
-    """A finished training's checkpoints (and torn ones set aside) are only needed to resume it: remove them."""
-    for ck in [*out.glob("checkpoint-*"), *out.glob("torn-checkpoint-*")]:
-        shutil.rmtree(ck, ignore_errors=True)
-
-
-def run_from_cli(
-    preset: str | None,
-    config: str | None,
-    envs: str | None,
-    teacher: str | None,
-    sets: list[str],
-    out: str,
-    force: list[str],
-    stop_after: str | None = None,
-) -> dict[str, Any]:
-    from agentdistill.runconfig import load_run_config
-
-    cfg = load_run_config(preset, config, envs, teacher, sets)
-    command = "agentdistill " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("agentdistill") else ""
-    return Pipeline(
-        cfg,
-        out,
-        command=command or f"agentdistill run --preset {preset or 'quick'} --out {out}",
-        preset=preset or "quick",
-    ).run(force, stop_after)
-
-
-__all__ = ["METHODS", "STAGES", "Pipeline", "check", "fingerprint", "mark", "parse_run_config", "run_from_cli"]
+__all__ = ["STAGES", "Pipeline"]

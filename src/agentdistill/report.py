@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agentdistill import markers
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text, read_jsonl_tolerant
 from agentdistill.metrics import mean_std
@@ -241,9 +242,9 @@ def _training(run: Path, groups: list[dict], missing: list[dict]) -> tuple[list[
     for g in groups:
         for cell in g["cells"] if g["model"] != "teacher" else []:
             cdir = cell.get("dir") or f"distill/{cell.get('key')}"
-            done = (run / cdir / ".distill.done").is_file()
+            done = markers.is_done(run / cdir, "distill")
             if not done:
-                missing.append({"path": f"{cdir}/.distill.done", "what": f"training of {cell.get('key')} (not finished)", "reason": "missing"})  # fmt: skip
+                missing.append({"path": markers.marker_path(cdir, "distill").as_posix(), "what": f"training of {cell.get('key')} (not finished)", "reason": "missing"})  # fmt: skip
             log = [r for r in read_jsonl_tolerant(run / cdir / "train_log.jsonl") if isinstance(r, dict)]
             if not log:
                 missing.append({"path": f"{cdir}/train_log.jsonl", "what": f"training log of {cell.get('key')}", "reason": "missing or empty"})  # fmt: skip

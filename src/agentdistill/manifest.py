@@ -1,0 +1,216 @@
+"""The record of a run directory: ``run.yaml`` (the resolved config, checked on every rerun),
+``versions.json``, and ``manifest.json``: the layout ``report`` reads (teacher, methods, sizes and
+cells with their directories and eval files), parameter counts, stage times and the notes the report
+must show. Also the layout's names (``cell_key``, ``eval_path``, ``teacher_dir``), so the pipeline
+and the manifest cannot disagree about where things are.
+"""
+
+import datetime as _dt
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentdistill import markers
+from agentdistill.errors import ConfigError
+from agentdistill.files import atomic_write_json, atomic_write_text
+from agentdistill.runconfig import RunConfig, StudentSize, cell_training_args
+
+
+# --------------------------------------------------------------------------- layout
+def cell_key(method: str, size: str, seed: int) -> str:
+    return f"{method}__{size}__s{seed}"
+
+
+def cells(cfg: RunConfig) -> list[tuple[str, StudentSize, int]]:
+    """Every (method, size, seed) of the run, in the order they train and appear in the report."""
+    d = cfg.distill
+    return [(m, s, seed) for seed in d.seeds for s in d.sizes for m in d.methods]
+
+
+def teacher_dir(root: Path, cfg: RunConfig) -> Path:
+    """The user's teacher, or the embedded one trained in ``RUN/teacher/model``."""
+    return Path(cfg.teacher.model) if cfg.teacher.model else root / "teacher" / "model"
+
+
+def eval_path(root: Path, key: str, env: str) -> Path:
+    return root / "eval" / key / f"{env}.json"
+
+
+# --------------------------------------------------------------------------- machine and versions
+def machine() -> str:
+    cores = os.cpu_count() or 0
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        ram_s = f", {ram:.0f} GB RAM"
+    except (ValueError, OSError, AttributeError):
+        ram_s = ""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cores} CPU cores{ram_s}, {gpu} ({platform.system()} {platform.machine()})"
+
+
+def versions() -> dict[str, str]:
+    import tokenizers
+    import torch
+    import transformers
+
+    from agentdistill import __version__
+
+    return {
+        "agentdistill": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def count_params(model_dir: Path) -> int:
+    """Parameters of a saved model, read from its safetensors headers (no weights are loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in sorted(model_dir.glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            for k in st.keys():  # noqa: SIM118 (safe_open is not iterable)
+                n = 1
+                for d in st.get_slice(k).get_shape():
+                    n *= d
+                total += n
+    return total
+
+
+# --------------------------------------------------------------------------- run.yaml
+def check_config(root: Path, cfg: RunConfig, forced: bool) -> None:
+    """Write ``run.yaml`` and ``versions.json``; a rerun with a different config needs ``--force``.
+
+    Raises:
+        ConfigError: ``run.yaml`` exists, differs from ``cfg`` and no stage is forced.
+    """
+    path = root / "run.yaml"
+    new = cfg.to_dict()
+    if path.exists():
+        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        diff = _first_diff(old, new)
+        if diff and not forced:
+            raise ConfigError(
+                f"{root}: this command's config differs from the run's run.yaml at `{diff}`; "
+                "use a new --out, or --force STAGE to redo from that stage with the new config"
+            )
+    atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
+    atomic_write_json(root / "versions.json", versions())
+
+
+def _first_diff(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            d = _first_diff(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+            if d:
+                return d
+        return None
+    return None if a == b else (path or "<root>")
+
+
+# --------------------------------------------------------------------------- manifest.json
+def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str, stages: dict[str, Any]) -> dict:
+    """Write ``manifest.json`` from the config and what is on disk; ``started`` and the times of stages
+    done by earlier calls are kept from the previous manifest."""
+    params: dict[str, int | None] = {}
+    for _, size, seed in cells(cfg):
+        init = root / "students" / f"{size.name}-s{seed}"
+        if size.name not in params or params[size.name] is None:
+            params[size.name] = count_params(init) if init.exists() else None
+    tdir = teacher_dir(root, cfg)
+
+    def evals(key: str) -> dict[str, str]:
+        return {e: str(eval_path(root, key, e).relative_to(root)) for e in cfg.envs}
+
+    manifest = {
+        "name": root.name,
+        "preset": preset,
+        "command": command,
+        "machine": machine(),
+        "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "envs": cfg.envs,
+        "eval": {"split": cfg.evaluate.split, "episodes": {e: _eval_episodes(cfg, e) for e in cfg.envs}},
+        "teacher": {
+            "key": "teacher",
+            "source": cfg.teacher.model or "embedded",
+            "params": count_params(tdir) if tdir.is_dir() else None,
+            "eval": evals("teacher"),
+        },
+        "methods": {m: _method_settings(cfg, m) for m in cfg.distill.methods},
+        "sizes": {s.name: {"params": params.get(s.name), **s.__dict__} for s in cfg.distill.sizes},
+        "cells": [
+            {
+                "key": cell_key(m, s.name, seed),
+                "method": m,
+                "size": s.name,
+                "seed": seed,
+                "params": params.get(s.name),
+                "dir": f"distill/{cell_key(m, s.name, seed)}",
+                "eval": evals(cell_key(m, s.name, seed)),
+            }
+            for m, s, seed in cells(cfg)
+        ],
+        "stages": stages,
+        "notes": notes(root, cfg),
+    }
+    old = root / "manifest.json"
+    if old.exists():
+        try:
+            prev = json.loads(old.read_text(encoding="utf-8"))
+            manifest["started"] = prev.get("started", manifest["started"])
+            manifest["stages"] = {**prev.get("stages", {}), **stages}
+        except json.JSONDecodeError:
+            pass
+    atomic_write_json(old, manifest)
+    return manifest
+
+
+def notes(root: Path, cfg: RunConfig) -> list[str]:
+    """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
+    out = turn_notes(root, cfg)
+    out += (markers.read(root, "collect") or {}).get("notes", [])
+    if cfg.evaluate.max_steps:
+        out.append(f"episodes were capped at {cfg.evaluate.max_steps} steps (evaluate.max_steps)")
+    return out
+
+
+def turn_notes(root: Path, cfg: RunConfig) -> list[str]:
+    """A note per stage whose generation budget is shorter than the embedded teacher's longest expert turn."""
+    longest = (markers.read(root, "teacher") or {}).get("longest_turn")
+    if not longest:
+        return []
+    return [
+        f"{name}.max_new_tokens = {spec.max_new_tokens} is shorter than the longest expert turn ({longest} "
+        f"tokens): longer turns were cut, so even a perfect agent fails some tasks; set it to at least {longest}"
+        for name, spec in (("collect", cfg.collect), ("evaluate", cfg.evaluate))
+        if spec.max_new_tokens < longest
+    ]
+
+
+def _eval_episodes(cfg: RunConfig, env: str) -> int:
+    from agentdistill.collect import CollectArgs
+    from agentdistill.envs import make_env
+
+    e = make_env(env, **CollectArgs(env=env, env_seed=cfg.env_seed).env_kwargs())
+    n = len(e.task_ids(cfg.evaluate.split))
+    return min(n, cfg.evaluate.episodes) if cfg.evaluate.episodes else n
+
+
+def _method_settings(cfg: RunConfig, method: str) -> dict[str, Any]:
+    a = cell_training_args(cfg, method, "/tmp/agentdistill-manifest", cfg.distill.seeds[0])
+    return {
+        "loss": a.loss,
+        "lambda_reason": a.lambda_reason,
+        "lambda_act": a.lambda_act,
+        "curriculum": a.curriculum,
+        "divergence": a.divergence,
+    }
