@@ -223,8 +223,9 @@ def _stage_args(dataclass_: type, prog: str, description: str, argv: Sequence[st
 
 
 def cmd_collect(argv: Sequence[str]) -> int:
-    from agentdistill.collect import CollectArgs, collect
+    from agentdistill.collect import collect
     from agentdistill.files import check_output_path
+    from agentdistill.runconfig import CollectArgs
 
     args = _stage_args(
         CollectArgs, "agentdistill collect", "Collect teacher trajectories (appends and resumes).", argv

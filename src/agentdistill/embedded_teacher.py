@@ -22,9 +22,10 @@ def train_embedded_teacher(cfg: RunConfig, tdir: Path) -> dict[str, Any]:
     Returns:
         the teacher marker's info: ``params`` and ``longest_turn`` (the tokens of the longest expert turn).
     """
-    from agentdistill.collect import CollectArgs, collect
+    from agentdistill.collect import collect
     from agentdistill.distill import DistillArgs, distill
     from agentdistill.modeling import causal_lm_config, load_tokenizer
+    from agentdistill.runconfig import CollectArgs
 
     tspec = cfg.teacher
     expert_files = []

@@ -197,8 +197,8 @@ def turn_notes(root: Path, cfg: RunConfig) -> list[str]:
 
 
 def _eval_episodes(cfg: RunConfig, env: str) -> int:
-    from agentdistill.collect import CollectArgs
     from agentdistill.envs import make_env
+    from agentdistill.runconfig import CollectArgs
 
     e = make_env(env, **CollectArgs(env=env, env_seed=cfg.env_seed).env_kwargs())
     n = len(e.task_ids(cfg.evaluate.split))

@@ -150,7 +150,7 @@ def _stdout_write(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``agentdistill play``: parse the flags and play one task on stdin/stdout."""
-    from agentdistill.collect import CollectArgs
+    from agentdistill.runconfig import CollectArgs
 
     p = argparse.ArgumentParser(
         prog="agentdistill play",
