@@ -19,6 +19,7 @@ from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text, read_jsonl_tolerant
 from agentdistill.metrics import mean_std
 from agentdistill.plots import PLOTS, write_plots
+from agentdistill.tables import fmt_stat, format_params, format_tables, markdown
 
 METRICS = (
     "success_rate", "score", "reasoning_length", "cot_match_rate", "steps", "invalid_rate",
@@ -26,19 +27,10 @@ METRICS = (
 )  # fmt: skip
 TIMING_KEYS = ["seconds_per_episode", "tokens_per_second"]  # wall-clock dependent: ignore when comparing runs
 ABLATION_METRICS = ("success_rate", "reasoning_length", "cot_match_rate")
-# (metric, column title, decimals) of the per-env table
-COLUMNS = (
-    ("success_rate", "Success %", 1),
-    ("reasoning_length", "Reasoning len (tok)", 1),
-    ("cot_match_rate", "CoT match %", 1),
-    ("steps", "Steps", 1),
-    ("seconds_per_episode", "Latency (s/ep)", 3),
-)
 _SHORT = {"lambda_reason": "λ_r", "lambda_act": "λ_a"}
 # Below this teacher test success (%) on an env, the report warns that its students' rows say little
 # about the method (the bar the embedded teacher is held to; see README "Results").
 TEACHER_BAR = 80.0
-DASH = "—"
 
 
 # ---------------------------------------------------------------- reading
@@ -199,13 +191,6 @@ def _teacher_notes(tables: dict[str, list[dict]]) -> list[str]:
     return notes
 
 
-def _fmt(stat: dict, n: int, decimals: int = 1) -> str:
-    if stat["mean"] is None:
-        return DASH
-    s = f"{stat['mean']:.{decimals}f}"
-    return f"{s} ± {stat['std']:.{decimals}f}" if n > 1 and stat["std"] is not None else s
-
-
 def _comparisons(sections: list[tuple[str, str, list[dict]]], methods: dict) -> tuple[list[dict], list[str]]:
     """SAD against the best baseline at the same size, per (key, name, rows) section: records and sentences."""
     if "sad" not in methods:
@@ -227,7 +212,7 @@ def _comparisons(sections: list[tuple[str, str, list[dict]]], methods: dict) -> 
             records.append({"env": key, "size": sad["size"], "sad": s["mean"], "best_baseline": best["model"],
                             "baseline": b["mean"], "delta": delta, "sad_beats_baselines": delta > 0})  # fmt: skip
             head = "SAD beats the best baseline" if delta > 0 else "SAD does not beat the baselines"
-            sad_s, base_s = _fmt(s, sad["n_seeds"]), _fmt(b, best["n_seeds"])
+            sad_s, base_s = fmt_stat(s, sad["n_seeds"]), fmt_stat(b, best["n_seeds"])
             text = f"{head} on {where}: {delta:+.1f} points success (sad {sad_s} vs {best['model']} {base_s})"
             spread = max(s["std"] or 0.0, b["std"] or 0.0)
             if spread > 0 and abs(delta) <= spread:
@@ -332,102 +317,6 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
     return results, curves
 
 
-# ---------------------------------------------------------------- text
-
-
-def _params(n: Any) -> str:
-    n = _num(n)
-    if n is None:
-        return DASH
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return f"{int(n)}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-
-
-def format_tables(results: dict) -> str:
-    """The tables and the SAD-vs-baselines statement as aligned markdown (printable as is)."""
-    out = []
-    for env in results["envs"]:
-        head = ["Model", "Size", "Params", *[c[1] for c in COLUMNS], "Seeds"]
-        rows = [
-            [r["label"], r["size"] or DASH, _params(r["params"])]
-            + [_fmt(r[m], r["n_seeds"], d) for m, _, d in COLUMNS]
-            + [f"{r['n_seeds']}/{r['n_cells']}"]
-            for r in results["tables"][env]
-        ]
-        out += [f"## {env}", "", _table(head, rows), ""]
-        bt = results["by_type"][env]
-        if bt["types"]:
-            rows = [[r["label"], r["size"] or DASH] + [_fmt(r["success_rate"][t], r["n_seeds"]) for t in bt["types"]]
-                    for r in bt["rows"]]  # fmt: skip
-            out += [f"### {env}: success % by task type", "", _table(["Model", "Size", *bt["types"]], rows), ""]
-    abl = [(env, r) for env in results["envs"] for r in results["ablation"][env]]
-    if abl:
-        head = ["Env", "Size", "Model", "Success %", "Δ success", "Reasoning len", "Δ len", "CoT match %", "Δ CoT"]
-        rows = []
-        for env, r in abl:
-            cells = [env, r["size"] or DASH, r["label"]]
-            for m in ABLATION_METRICS:
-                d = r["delta"][m]
-                cells += [_fmt(r[m], r["n_seeds"]), DASH if d is None or r["model"] == "sad" else f"{d:+.1f}"]
-            rows.append(cells)
-        out += ["## Ablations (Δ = ablation − sad, same env and size)", "", _table(head, rows), ""]
-    if results["overall"]:
-        envs = results["envs"]
-        rows = [[o["label"], o["size"] or DASH, _params(o["params"])]
-                + [DASH if o["by_env"].get(e) is None else f"{o['by_env'][e]:.1f}" for e in envs]
-                + [DASH if o["success_rate"] is None else f"{o['success_rate']:.1f}"]
-                for o in results["overall"]]  # fmt: skip
-        head = ["Model", "Size", "Params", *envs, "Mean over envs"]
-        out += [
-            "## Overall success % (mean over seeds, then over envs; — unless every env has a result)",
-            "",
-            _table(head, rows),
-            "",
-        ]
-    out += ["## Summary", "", results["statement"] or "Nothing to compare.", ""]
-    if results["missing"]:
-        out += [f"## Missing or unreadable ({len(results['missing'])})", ""]
-        out += [f"- {m['what']}: `{m['path'] or DASH}` ({m['reason']})" for m in results["missing"]] + [""]
-    return "\n".join(out)
-
-
-def _markdown(results: dict) -> str:
-    run = results["run"]
-    versions = ", ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items()) or DASH
-    ev = run.get("eval") or {}
-    episodes = ", ".join(f"{k} {v}" for k, v in (ev.get("episodes") or {}).items()) or DASH
-    lines = [
-        f"# Results: {run.get('name') or DASH}",
-        "",
-        f"- Command: `{run.get('command') or DASH}`",
-        f"- Preset: {run.get('preset') or DASH}",
-        f"- Machine: {run.get('machine') or DASH}",
-        f"- Versions: {versions}",
-        f"- Evaluation: split {ev.get('split') or DASH}; episodes per env: {episodes}",
-        "- Values are mean ± sample std over seeds where a row has more than one seed result; "
-        "Seeds = results found / cells run; — = no result on disk.",
-        *[f"- **Note:** {n}" for n in results.get("notes", [])],
-        "",
-        format_tables(results),
-        "## Plots",
-        "",
-        *[f"![{Path(p).stem}]({p})" for p in results["plots"]],
-        "",
-    ]
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------- entry points
 
 
@@ -440,9 +329,9 @@ def build_report(run_dir: str | Path) -> dict:
     """Write ``results.json``, ``results.md`` and ``plots/*.png`` into ``run_dir``; return the results."""
     run = Path(run_dir)
     results, curves = _collect(run)
-    write_plots(results, curves, run, [f"{s}\n{_params(v.get('params'))}" for s, v in results["sizes"].items()])
+    write_plots(results, curves, run, [f"{s}\n{format_params(v.get('params'))}" for s, v in results["sizes"].items()])
     atomic_write_json(run / "results.json", results)
-    atomic_write_text(run / "results.md", _markdown(results))
+    atomic_write_text(run / "results.md", markdown(results))
     return results
 
 
