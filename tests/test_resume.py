@@ -350,3 +350,18 @@ def test_collect_killed_while_holding_the_lock_does_not_wedge_the_rerun(tmp_path
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     assert main(args) == 0
     assert _rows(out) == make_env("hotpotqa").task_ids("dev")[:4]
+
+
+def test_second_run_on_the_same_out_is_refused_before_any_work(tmp_path, capsys):
+    from agentdistill.files import exclusive_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with exclusive_lock(out / "run.yaml", "run"):  # another `run` holds it
+        assert main(["run", "--preset", "smoke", "--out", str(out)]) == 2
+    err = _error(capsys)
+    assert err == (
+        f"error: {out / 'run.yaml'} is being written by another `run` process (it holds {out / 'run.yaml.lock'}); "
+        "wait for it to finish or choose another --out"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["run.yaml.lock"]  # nothing else was written

@@ -35,7 +35,7 @@ from typing import Any
 
 from agentdistill.checkpoints import drop_checkpoints
 from agentdistill.errors import ConfigError
-from agentdistill.files import drop_if_corrupt, merge_jsonl, read_jsonl_tolerant
+from agentdistill.files import drop_if_corrupt, exclusive_lock, merge_jsonl, read_jsonl_tolerant
 from agentdistill.manifest import cell_key, cells, check_config, eval_path, teacher_dir, turn_notes, write_manifest
 from agentdistill.markers import check, digest, mark, model_files, unmark
 from agentdistill.runconfig import RunConfig, StudentSize, cell_training_args
@@ -81,6 +81,10 @@ class Pipeline:
             raise ConfigError(f"--stop_after {stop_after}: choose a stage ({', '.join(STAGES)})")
         first_forced = min((STAGES.index(s) for s in force if s in STAGES), default=0 if "all" in force else None)
         self.root.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self.root / "run.yaml", "run"):  # a second run on the same --out is refused
+            return self._run(first_forced, stop_after)
+
+    def _run(self, first_forced: int | None, stop_after: str | None) -> dict[str, Any]:
         check_config(self.root, self.cfg, forced=first_forced is not None)
         if first_forced is not None:  # a forced stage invalidates the stages after it
             for s in STAGES[first_forced:]:
