@@ -17,7 +17,7 @@ import yaml
 from agentdistill import markers
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text
-from agentdistill.runconfig import RunConfig, StudentSize, cell_training_args
+from agentdistill.runconfig import RunConfig, StudentSize, cell_options
 
 
 # --------------------------------------------------------------------------- layout
@@ -206,11 +206,13 @@ def _eval_episodes(cfg: RunConfig, env: str) -> int:
 
 
 def _method_settings(cfg: RunConfig, method: str) -> dict[str, Any]:
-    a = cell_training_args(cfg, method, "/tmp/agentdistill-manifest", cfg.distill.seeds[0])
+    """What tells a method's cells apart, read from its options (``DistillConfig``'s defaults where unset)."""
+    import dataclasses
+
+    from agentdistill.trainer import DistillConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(DistillConfig)}
+    options = cell_options(cfg, method)
     return {
-        "loss": a.loss,
-        "lambda_reason": a.lambda_reason,
-        "lambda_act": a.lambda_act,
-        "curriculum": a.curriculum,
-        "divergence": a.divergence,
+        k: options.get(k, defaults[k]) for k in ("loss", "lambda_reason", "lambda_act", "curriculum", "divergence")
     }

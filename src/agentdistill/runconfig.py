@@ -405,10 +405,17 @@ def teacher_training_args(cfg: RunConfig, output_dir: str) -> Any:
     )
 
 
-def cell_training_args(cfg: RunConfig, method: str, output_dir: str, seed: int) -> Any:
-    """DistillConfig of one (method, size, seed) cell: shared options + the method's overrides."""
-    over = {**cfg.distill.train, **METHODS[method], "output_dir": output_dir, "seed": seed}
+def cell_options(cfg: RunConfig, method: str) -> dict[str, Any]:
+    """The ``DistillConfig`` options of a method's cells: the shared ones + the method's overrides."""
+    over = {**cfg.distill.train, **METHODS[method]}
     if "curriculum" not in METHODS[method]:
         over.setdefault("curriculum", "sorted")
     over.setdefault("save_total_limit", 1)
-    return _training_args(over, f"distill.train ({method})")
+    return over
+
+
+def cell_training_args(cfg: RunConfig, method: str, output_dir: str, seed: int) -> Any:
+    """DistillConfig of one (method, size, seed) cell (``cell_options`` with its directory and seed)."""
+    return _training_args(
+        {**cell_options(cfg, method), "output_dir": output_dir, "seed": seed}, f"distill.train ({method})"
+    )
