@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("the main job: teacher -> collect -> distill -> evaluate -> report, resumable", "cmd_run"),
     "segment": ("split trajectories into reason/act spans (JSONL out, --show to view)", "cmd_segment"),
     "distill": ("train a student against a teacher (sad | token-kd | sft)", "cmd_distill"),
-    "configs": ("list, show, copy or validate the run presets (smoke, quick, paper)", "cmd_configs"),
+    "configs": ("list, show, copy or validate the run presets (smoke, quick, paper, teacher)", "cmd_configs"),
     "envs": ("list the environments: splits, sizes, step limits, task types", "cmd_envs"),
     "collect": ("run a teacher (model or expert) in an env and save its trajectories", "cmd_collect"),
     "evaluate": (
@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "agentdistill.play:main",
     ),
     "report": ("rebuild a run's results table and plots from what is on disk", "agentdistill.report:main"),
+    "prune": ("make a student from a teacher by keeping some of its layers (then distill it)", "cmd_prune"),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -246,6 +247,38 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
+    return 0
+
+
+def cmd_prune(argv: Sequence[str]) -> int:
+    from agentdistill.files import check_output_path
+
+    p = argparse.ArgumentParser(
+        prog="agentdistill prune",
+        description="Depth-prune a causal LM: keep some of its decoder layers, copy embeddings, final norm and "
+        "head, save it with the tokenizer (a student to distill: agentdistill distill --student OUT ...).",
+    )
+    p.add_argument("--teacher", required=True, help="model directory or hub name to prune")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--layers", help="indices of the layers to keep, e.g. 0,2,5")
+    which.add_argument("--num_layers", type=int, help="keep this many layers, evenly spaced (first and last kept)")
+    p.add_argument("--out", required=True, help="directory to write the student to")
+    a = p.parse_args(argv)
+    check_output_path(a.out)
+    _check_models(teacher=a.teacher)
+    if a.layers is not None:
+        try:
+            keep = [int(x) for x in a.layers.split(",")]
+        except ValueError:
+            raise ConfigError(f"--layers {a.layers!r}: give comma-separated layer indices, e.g. 0,2,5") from None
+    from transformers import AutoConfig
+
+    from agentdistill.students import check_keep, even_layers, prune_student
+
+    n = AutoConfig.from_pretrained(a.teacher).num_hidden_layers  # checked before the weights are loaded
+    keep = even_layers(n, a.num_layers) if a.layers is None else check_keep(keep, n)
+    out = prune_student(a.teacher, keep, a.out)
+    print(f"student with layers {keep} of {a.teacher} saved to {out}")
     return 0
 
 

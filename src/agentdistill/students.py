@@ -1,11 +1,15 @@
 """The students' initial weights: the teacher's architecture and vocabulary with a size's shape, one seeded
-initialisation per (size, seed), saved once so that every method of a run starts from the same weights.
+initialisation per (size, seed), saved once so that every method of a run starts from the same weights;
+or the teacher itself with fewer layers (``depth_pruned``, ``agentdistill prune``).
 """
 
+import copy
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agentdistill.errors import ConfigError
 from agentdistill.runconfig import StudentSize
 
 
@@ -47,3 +51,76 @@ def init_student(teacher_dir: Path, size: StudentSize, seed: int, out: Path) -> 
     load_tokenizer(teacher_dir).save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+
+
+def even_layers(n_layers: int, keep: int) -> list[int]:
+    """``keep`` of ``n_layers`` layer indices, evenly spaced, always the first and the last."""
+    if not 1 <= keep <= n_layers:
+        raise ConfigError(f"cannot keep {keep} of {n_layers} layers; choose 1..{n_layers}")
+    if keep == 1:
+        return [0]
+    return sorted({round(i * (n_layers - 1) / (keep - 1)) for i in range(keep)})
+
+
+def check_keep(keep: Sequence[int], n_layers: int) -> list[int]:
+    """``keep`` as a list, if it names ascending, distinct layers of a model with ``n_layers``; else ``ConfigError``."""
+    keep = list(keep)
+    if not keep or keep != sorted(set(keep)) or keep[0] < 0 or keep[-1] >= n_layers:
+        raise ConfigError(f"layers to keep {keep}: give ascending, distinct indices in 0..{n_layers - 1}")
+    return keep
+
+
+def _decoder_layers(model: Any) -> tuple[Any, str]:
+    """The module holding the decoder's layer list, and the list's attribute name (``layers``, ``h``...)."""
+    import torch
+
+    n = model.config.num_hidden_layers
+    decoder = model.get_decoder()
+    for name, child in decoder.named_children():
+        if isinstance(child, torch.nn.ModuleList) and len(child) == n:
+            return decoder, name
+    raise ConfigError(f"cannot find the {n} decoder layers of {type(model).__name__}; depth pruning needs them")
+
+
+def depth_pruned(model: Any, keep: Sequence[int]) -> Any:
+    """A copy of a causal LM with only the decoder layers ``keep`` (ascending); embeddings, final norm
+    and head are copied as they are. The start of "prune, then distil" (Minitron).
+
+    Works for any Hugging Face causal LM whose decoder keeps its layers in one ``ModuleList``
+    (Llama, Mistral, Qwen, GPT-2...): layers are renumbered (``layer_idx``, so the KV cache is indexed
+    right) and the config's layer count and per-layer ``layer_types`` follow.
+
+    Raises:
+        ConfigError: ``keep`` is empty, unsorted, repeats a layer or names one the model does not have.
+    """
+    keep = check_keep(keep, model.config.num_hidden_layers)
+    import torch
+
+    pruned = copy.deepcopy(model)
+    owner, name = _decoder_layers(pruned)
+    layers = torch.nn.ModuleList([getattr(owner, name)[i] for i in keep])
+    for new, layer in enumerate(layers):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new
+    setattr(owner, name, layers)
+    if getattr(pruned.config, "layer_types", None):
+        pruned.config.layer_types = [pruned.config.layer_types[i] for i in keep]
+    pruned.config.num_hidden_layers = len(keep)
+    return pruned
+
+
+def prune_student(teacher: str | Path, keep: Sequence[int], out: str | Path) -> Path:
+    """Save ``depth_pruned(teacher, keep)`` and the teacher's tokenizer to ``out`` (written to a temporary
+    directory renamed into place); returns ``out``."""
+    from agentdistill.modeling import load_causal_lm, load_tokenizer
+
+    out = Path(out)
+    model = depth_pruned(load_causal_lm(teacher), keep)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    load_tokenizer(teacher).save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

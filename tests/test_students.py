@@ -1,0 +1,99 @@
+"""Depth pruning: the pruned student computes exactly what its teacher computes with the dropped layers
+skipped, for Llama- and GPT-2-style models, through save/load and generation with a KV cache."""
+
+import pytest
+import torch
+
+from agentdistill.errors import ConfigError
+from agentdistill.modeling import load_causal_lm
+from agentdistill.students import depth_pruned, even_layers, prune_student
+from agentdistill.testing import tiny_causal_lm
+
+ARCHS = ("llama", "gpt2")
+
+
+def _teacher(arch):
+    return tiny_causal_lm(97, hidden_size=32, num_layers=4, num_heads=4, arch=arch, seed=1).eval()
+
+
+def _skipping(model, dropped):
+    """Hooks that make the ``dropped`` decoder layers of ``model`` return their input unchanged."""
+    from agentdistill.students import _decoder_layers
+
+    owner, name = _decoder_layers(model)
+
+    def identity(_module, args, kwargs, out):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        return (hidden, *out[1:]) if isinstance(out, tuple) else hidden
+
+    return [getattr(owner, name)[i].register_forward_hook(identity, with_kwargs=True) for i in dropped]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pruned_model_equals_the_teacher_with_the_dropped_layers_skipped(arch):
+    teacher = _teacher(arch)
+    ids = torch.randint(4, 97, (2, 11))
+    pruned = depth_pruned(teacher, [0, 3])
+    assert pruned.config.num_hidden_layers == 2 and teacher.config.num_hidden_layers == 4
+    handles = _skipping(teacher, [1, 2])
+    try:
+        want = teacher(input_ids=ids).logits
+    finally:
+        for h in handles:
+            h.remove()
+    torch.testing.assert_close(pruned(input_ids=ids).logits, want)
+    assert not torch.allclose(teacher(input_ids=ids).logits, want)  # the skipped layers did matter
+    # embeddings and head are the teacher's, copied
+    torch.testing.assert_close(pruned.get_input_embeddings().weight, teacher.get_input_embeddings().weight)
+    assert pruned.get_input_embeddings().weight.data_ptr() != teacher.get_input_embeddings().weight.data_ptr()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_pruned_student_saves_loads_and_generates_with_its_kv_cache(arch, tmp_path, tok):
+    teacher_dir = tmp_path / "teacher"
+    teacher = tiny_causal_lm(len(tok), hidden_size=32, num_layers=4, num_heads=4, arch=arch, seed=1)
+    teacher.save_pretrained(teacher_dir)
+    tok.save_pretrained(teacher_dir)
+    out = prune_student(teacher_dir, [1, 3], tmp_path / "student")
+    student = load_causal_lm(out).eval()
+    assert student.config.num_hidden_layers == 2
+    assert (out / "tokenizer.json").is_file() and not (tmp_path / "student.tmp").exists()
+    ids = torch.tensor([tok.encode("Thought 1: I need to search Blur.\nAction 1:", add_special_tokens=False)])
+    torch.testing.assert_close(
+        student(input_ids=ids).logits, depth_pruned(teacher.eval(), [1, 3])(input_ids=ids).logits
+    )
+    cached = student.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0)
+    uncached = student.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=0, use_cache=False)
+    assert cached.tolist() == uncached.tolist()  # layer_idx renumbered: the cache is indexed right
+
+
+@pytest.mark.parametrize("keep", [[], [2, 1], [1, 1], [4], [-1]])
+def test_bad_layer_lists_are_one_line_errors(keep):
+    with pytest.raises(ConfigError, match=r"layers to keep .*: give ascending, distinct indices in 0\.\.3"):
+        depth_pruned(_teacher("llama"), keep)
+
+
+def test_even_layers_keep_first_and_last():
+    assert even_layers(6, 3) == [0, 2, 5]
+    assert even_layers(6, 2) == [0, 5]
+    assert even_layers(6, 1) == [0]
+    assert even_layers(4, 4) == [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match="cannot keep 7 of 6 layers"):
+        even_layers(6, 7)
+
+
+def test_prune_command_keeps_evenly_spaced_layers_and_rejects_bad_ones_before_loading(tmp_path, tok, capsys):
+    from agentdistill.cli import main
+
+    teacher_dir = tmp_path / "teacher"
+    tiny_causal_lm(len(tok), hidden_size=32, num_layers=6, num_heads=4, seed=1).save_pretrained(teacher_dir)
+    tok.save_pretrained(teacher_dir)
+    assert main(["prune", "--teacher", str(teacher_dir), "--num_layers", "3", "--out", str(tmp_path / "s")]) == 0
+    assert f"student with layers [0, 2, 5] of {teacher_dir}" in capsys.readouterr().out
+    assert load_causal_lm(tmp_path / "s").config.num_hidden_layers == 3
+    assert main(["prune", "--teacher", str(teacher_dir), "--layers", "0,9", "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # above it: the test's own loading progress bar
+    assert err[-1] == "error: layers to keep [0, 9]: give ascending, distinct indices in 0..5"
+    assert main(["prune", "--teacher", str(teacher_dir), "--layers", "a,b", "--out", str(tmp_path / "t")]) == 2
+    assert "--layers 'a,b': give comma-separated layer indices" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
