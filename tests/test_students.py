@@ -97,3 +97,43 @@ def test_prune_command_keeps_evenly_spaced_layers_and_rejects_bad_ones_before_lo
     assert main(["prune", "--teacher", str(teacher_dir), "--layers", "a,b", "--out", str(tmp_path / "t")]) == 2
     assert "--layers 'a,b': give comma-separated layer indices" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_run_config_size_with_init_prune_makes_the_teacher_with_fewer_layers(tmp_path, tok):
+    from agentdistill.runconfig import load_run_config
+    from agentdistill.students import init_student
+
+    cfg_file = tmp_path / "exp.yaml"
+    cfg_file.write_text(
+        "distill:\n  sizes:\n    - {name: p, init: prune, num_layers: 2}\n"
+        "    - {name: q, init: prune, num_layers: 2, layers: [1, 2]}\n"
+    )
+    cfg = load_run_config("smoke", config=str(cfg_file))
+    p, q = cfg.distill.sizes
+    assert (p.init, p.num_layers, p.hidden_size, q.layers) == ("prune", 2, None, [1, 2])
+    teacher_dir = tmp_path / "teacher"
+    teacher = tiny_causal_lm(len(tok), hidden_size=32, num_layers=4, num_heads=4, seed=1).eval()
+    teacher.save_pretrained(teacher_dir)
+    tok.save_pretrained(teacher_dir)
+    ids = torch.tensor([tok.encode("> go to countertop 1\n", add_special_tokens=False)])
+    for size, keep in ((p, [0, 3]), (q, [1, 2])):
+        init_student(teacher_dir, size, seed=0, out=tmp_path / size.name)
+        student = load_causal_lm(tmp_path / size.name).eval()
+        torch.testing.assert_close(student(input_ids=ids).logits, depth_pruned(teacher, keep)(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ("{name: s, num_layers: 2}", "distill.sizes[s]: init scratch needs hidden_size and num_heads"),
+        ("{name: s, init: prune, num_layers: 2, layers: [0]}", "distill.sizes[s]: layers [0] are not num_layers 2"),
+        ("{name: s, init: grow, num_layers: 2}", "must be one of scratch, prune; got 'grow'"),
+    ],
+)
+def test_bad_student_sizes_are_one_line_errors(tmp_path, size, message):
+    from agentdistill.runconfig import load_run_config
+
+    cfg_file = tmp_path / "exp.yaml"
+    cfg_file.write_text(f"distill:\n  sizes:\n    - {size}\n")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_run_config("smoke", config=str(cfg_file))

@@ -57,16 +57,24 @@ class TeacherSpec:
 
 @dataclass
 class StudentSize:
-    """A student shape: the teacher's config with these fields replaced."""
+    """A student: the teacher's config with these fields replaced, freshly initialised (``init: scratch``),
+    or the teacher itself with ``num_layers`` of its layers (``init: prune``; ``layers`` picks them, else
+    they are evenly spaced, first and last kept; the width is the teacher's)."""
 
     name: str
-    hidden_size: int
     num_layers: int
-    num_heads: int
+    hidden_size: int | None = None
+    num_heads: int | None = None
     intermediate_size: int | None = None
+    init: Literal["scratch", "prune"] = "scratch"
+    layers: list[int] | None = None
 
     def __post_init__(self) -> None:
         _at_least(self, "distill.sizes[]", 1, "hidden_size", "num_layers", "num_heads", "intermediate_size")
+        if self.init == "scratch" and (self.hidden_size is None or self.num_heads is None):
+            raise ConfigError(f"distill.sizes[{self.name}]: init scratch needs hidden_size and num_heads")
+        if self.layers is not None and len(self.layers) != self.num_layers:
+            raise ConfigError(f"distill.sizes[{self.name}]: layers {self.layers} are not num_layers {self.num_layers}")
 
 
 # ---- how collect and evaluate run the agent: one set of fields, types, defaults and help for the CLI

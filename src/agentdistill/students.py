@@ -35,8 +35,14 @@ def student_config(teacher_config: Any, size: StudentSize) -> Any:
 
 
 def init_student(teacher_dir: Path, size: StudentSize, seed: int, out: Path) -> None:
-    """Save a freshly initialised student (``torch.manual_seed(seed)``) and the teacher's tokenizer to ``out``,
-    through a temporary directory renamed into place."""
+    """Save the initial student and the teacher's tokenizer to ``out``, through a temporary directory renamed
+    into place: freshly initialised (``torch.manual_seed(seed)``), or the teacher depth-pruned."""
+    if size.init == "prune":
+        from transformers import AutoConfig
+
+        n = AutoConfig.from_pretrained(str(teacher_dir)).num_hidden_layers
+        prune_student(teacher_dir, size.layers or even_layers(n, size.num_layers), out)
+        return
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
