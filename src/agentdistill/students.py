@@ -50,11 +50,15 @@ def init_student(teacher_dir: Path, size: StudentSize, seed: int, out: Path) -> 
 
     conf = student_config(AutoConfig.from_pretrained(str(teacher_dir)), size)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(conf)
+    _save(AutoModelForCausalLM.from_config(conf), load_tokenizer(teacher_dir), out)
+
+
+def _save(model: Any, tokenizer: Any, out: Path) -> None:
+    """``save_pretrained`` model and tokenizer into a temporary directory, then rename it to ``out``."""
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    load_tokenizer(teacher_dir).save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
 
@@ -122,11 +126,5 @@ def prune_student(teacher: str | Path, keep: Sequence[int], out: str | Path) -> 
     from agentdistill.modeling import load_causal_lm, load_tokenizer
 
     out = Path(out)
-    model = depth_pruned(load_causal_lm(teacher), keep)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    load_tokenizer(teacher).save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    _save(depth_pruned(load_causal_lm(teacher), keep), load_tokenizer(teacher), out)
     return out
