@@ -7,7 +7,6 @@ episodes in flight, and a rerun skips every task already attempted. A lock besid
 (``<out>.lock``) keeps a second ``collect`` on the same file out while one runs.
 """
 
-import logging
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -17,8 +16,6 @@ from agentdistill.envs import make_env
 from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
 from agentdistill.runconfig import CollectArgs
 from agentdistill.trajectory import Trajectory
-
-logger = logging.getLogger(__name__)
 
 
 def _progress_path(out: Path) -> Path:
