@@ -30,8 +30,17 @@ def _metrics(success, length, cot):
     }  # fmt: skip
 
 
+# the first task each method solves: method m solves task i iff (i + OFFSET[m]) % 10 < its successes
+OFFSET = {None: 0, "sft": 0, "token-kd": 2, "sad": 5, "sad-no-cot": 1}
+
+
+def solved(method, success, i):
+    return (i + OFFSET[method]) % 10 < round(success / 10)
+
+
 def make_run(root, evals=EVALS):
-    """A run directory as `agentdistill run` writes it, with eval files of known numbers."""
+    """A run directory as `agentdistill run` writes it, with eval files of known numbers and, beside each,
+    the 10 episodes behind it (``solved``)."""
     run = root / "demo"
     cells, teacher_eval = [], {}
     for (key, method, seed), per_env in evals.items():
@@ -45,6 +54,8 @@ def make_run(root, evals=EVALS):
                 s, length, cot = v
                 by_type = {"clean": _metrics(s + 10, length, cot), "heat": _metrics(s - 10, length, cot)}
                 path.write_text(json.dumps({"overall": _metrics(s, length, cot), "by_type": by_type, "config": {}}))
+                rows = [{"id": f"t{i}", "success": solved(method, s, i), "steps": []} for i in range(10)]
+                path.with_name(f"{env}.trajectories.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         if method is None:
             teacher_eval = paths
             continue
@@ -112,6 +123,43 @@ def test_report_ablation_overall_and_training(built):
     assert (t["done"], t["step"], t["loss_cot"], t["loss_act"]) == (True, 3, 0.5, 0.166667)
 
 
+def test_report_paired_tests_pair_the_same_tasks_and_seeds(built):
+    _, res = built
+    got = {(t["env"], t["b"]): (t["pairs"], t["seeds"], t["a_only"], t["b_only"], t["p_value"]) for t in res["paired"]}
+    # alfworld: sad seed 0 solves t5..t8, sft t0..t2, token-kd t8,t9,t0,t1; sad seed 1 has no baseline seed 1
+    assert got[("alfworld", "sft")] == (10, 1, 4, 3, 1.0)
+    assert got[("alfworld", "token-kd")] == (10, 1, 3, 3, 1.0)
+    # webshop: sad t5,t6 vs sft t0..t3: p = 2 * (1 + 6 + 15) / 64
+    assert got[("webshop", "sft")] == (10, 1, 2, 4, 0.6875)
+    assert got[("all", "sft")] == (20, 1, 6, 7, 1.0)
+    assert set(got) == {(e, b) for e in ("alfworld", "webshop", "all") for b in ("sft", "token-kd")}
+    sad = _row(res, "alfworld", "sad")["success_ci"]
+    assert (sad["low"], sad["high"], sad["method"], sad["episodes"]) == (0.0, 100.0, "t+wilson", 20)
+    overall = {(o["model"], o["size"]): o["success_ci"] for o in res["overall"]}
+    sft = overall[("sft", "s")]  # mean of Wilson(3, 10) and Wilson(4, 10 from 35 %)
+    assert (sft["low"], sft["high"]) == (
+        pytest.approx((10.7789 + 16.8180) / 2, abs=1e-3),
+        pytest.approx((60.3222 + 68.7326) / 2, abs=1e-3),
+    )
+
+
+def test_report_paired_test_sees_a_clear_win(tmp_path):
+    evals = {
+        ("teacher", None, None): {"alfworld": (90.0, 30.0, None)},
+        ("token-kd__s__s0", "token-kd", 0): {"alfworld": (0.0, 28.0, 20.0)},
+        ("sad__s__s0", "sad", 0): {"alfworld": (80.0, 29.0, 30.0)},
+    }
+    run = make_run(tmp_path, evals)
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps(manifest | {"envs": ["alfworld"]}))
+    res = build_results(run)
+    (t,) = res["paired"]
+    assert (t["pairs"], t["a_only"], t["b_only"], t["diff"]) == (10, 8, 0, 80.0)
+    assert t["p_value"] == pytest.approx(2 / 256)  # exact McNemar: 8 of 8 discordant pairs
+    assert 40.0 <= t["diff_low"] < t["diff_high"] == 100.0
+    assert "McNemar p = 0.00781" in res["statement"]
+
+
 def test_report_lists_missing_and_unreadable_files(built):
     _, res = built
     got = {(m["path"], m["reason"].split(":")[0]) for m in res["missing"]}
@@ -144,27 +192,37 @@ def test_report_markdown_tables_and_statement(built):
     assert "- Versions: agentdistill 0.1.0, torch 2.13.0" in lines
     i = lines.index("## alfworld")
     assert lines[i + 2] == (
-        "| Model       | Size | Params | Success %   | Reasoning len (tok) | CoT match % | Steps     | Latency (s/ep) "
-        "| Seeds |"
+        "| Model       | Size | Params | Success %   | 95 % CI      | Reasoning len (tok) | CoT match % | Steps     "
+        "| Invalid % | Latency (s/ep) | Seeds |"
     )
-    assert lines[i + 4].startswith("| teacher     | —    | 1.32M  | 80.0        | 30.0                | —           |")
+    assert lines[i + 4].startswith(
+        "| teacher     | —    | 1.32M  | 80.0        | [49.0, 94.3] | 30.0                | —  "
+    )
+    assert lines[i + 5].startswith(
+        "| sft         | s    | 200k   | 30.0        | [10.8, 60.3] | 25.0  "
+    )  # Wilson 3/10
     assert lines[i + 7] == (
-        "| sad         | s    | 200k   | 50.0 ± 14.1 | 30.0 ± 1.4          | 35.0 ± 7.1  | 7.0 ± 0.0 | 0.250 ± 0.000  "
-        "| 2/2   |"
-    )
+        "| sad         | s    | 200k   | 50.0 ± 14.1 | [0.0, 100.0] | 30.0 ± 1.4          | 35.0 ± 7.1  | 7.0 ± 0.0 "
+        "| 1.0 ± 0.0 | 0.250 ± 0.000  | 2/2   |"
+    )  # two seeds: a t interval with 1 degree of freedom, clipped to [0, 100]
     j = lines.index("## webshop")
-    assert lines[j + 8].startswith("| sad (λ_r=0) | s    | 200k   | —         | —                   | —           |")
+    assert lines[j + 8].startswith(
+        "| sad (λ_r=0) | s    | 200k   | —         | —            | —                   | —  "
+    )
     assert lines[j + 8].endswith("| 0/1   |")
     statement = res["statement"]
-    assert "SAD beats the best baseline on alfworld (size s): +12.0 points success (sad 50.0 ± 14.1 vs token-kd 38.0); the gap is within one seed std (14.1)." in statement  # fmt: skip
-    assert "SAD does not beat the baselines on webshop (size s): -15.0 points success (sad 20.0 vs sft 35.0)." in statement  # fmt: skip
+    assert "SAD beats the best baseline on alfworld (size s): +12.0 points success (sad 50.0 ± 14.1 vs token-kd 38.0); the gap is within one seed std (14.1); paired over 10 task pairs, Δ +0.0 points (95 % CI -50.0 to +50.0), McNemar p = 1." in statement  # fmt: skip
+    assert "SAD does not beat the baselines on webshop (size s): -15.0 points success (sad 20.0 vs sft 35.0); paired over 10 task pairs, Δ -20.0 points" in statement  # fmt: skip
     assert statement in lines
     assert [(c["env"], c["best_baseline"], c["delta"], c["sad_beats_baselines"]) for c in res["comparison"]] == [
         ("alfworld", "token-kd", 12.0, True),
         ("webshop", "sft", -15.0, False),
         ("overall", "token-kd", 1.0, True),  # 35.0 vs 34.0, means over the two envs
     ]
-    assert "SAD beats the best baseline on the mean over envs (size s): +1.0 points success (sad 35.0 vs token-kd 34.0)." in statement  # fmt: skip
+    assert "SAD beats the best baseline on the mean over envs (size s): +1.0 points success (sad 35.0 vs token-kd 34.0); paired over 20 task pairs, Δ -5.0 points" in statement  # fmt: skip
+    i = lines.index("## Paired tests (the same test tasks; with several seeds, task-seed pairs matched by seed)")
+    assert lines[i + 4].startswith("| alfworld | s    | sad vs sft      | 10    | 4        | 3             | +10.0  ")
+    assert lines[i + 6].endswith("| -20.0              | [-60.0, +30.0] | 0.688     |")
     assert (
         "| alfworld | s    | sad (λ_r=0) | 45.0        | -5.0      | 12.0          | -18.0 | 15.0        | -20.0 |"
         in lines
@@ -197,7 +255,7 @@ def test_report_sad_not_best_when_baseline_wins_everywhere(tmp_path):
     evals[("sad__s__s0", "sad", 0)] = {"alfworld": (10.0, 29.0, 30.0), "webshop": (20.0, 21.0, 8.0)}
     evals[("sad__s__s1", "sad", 1)] = {"alfworld": (12.0, 29.0, 30.0), "webshop": None}
     res = build_results(make_run(tmp_path, evals))
-    assert "SAD does not beat the baselines on alfworld (size s): -27.0 points success (sad 11.0 ± 1.4 vs token-kd 38.0)." in res["statement"]  # fmt: skip
+    assert "SAD does not beat the baselines on alfworld (size s): -27.0 points success (sad 11.0 ± 1.4 vs token-kd 38.0); paired" in res["statement"]  # fmt: skip
     assert "SAD beats" not in res["statement"]
 
 

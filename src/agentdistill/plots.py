@@ -53,11 +53,16 @@ def write_plots(results: dict, curves: dict[tuple, dict], run: Path, size_labels
                 for r in (r for r in rows if r["model"] == m and r["success_rate"]["mean"] is not None):
                     ax.axhline(r["success_rate"]["mean"], ls="--", color="gray", label="teacher")
             elif pts:
-                ys = [r["success_rate"] for _, r in pts]
-                ax.errorbar([x for x, _ in pts], [y["mean"] for y in ys], yerr=[y["std"] or 0 for y in ys],
+                ys = [r["success_rate"]["mean"] for _, r in pts]
+                cis = [r.get("success_ci") or {} for _, r in pts]  # 95 % interval where known, else none
+                yerr = [
+                    [y - (c.get("low") if c.get("low") is not None else y) for y, c in zip(ys, cis, strict=True)],
+                    [(c.get("high") if c.get("high") is not None else y) - y for y, c in zip(ys, cis, strict=True)],
+                ]
+                ax.errorbar([x for x, _ in pts], ys, yerr=yerr,
                             marker="o", capsize=3, color=color[m], label=pts[0][1]["label"])  # fmt: skip
         ax.set_xticks(range(len(sizes)), list(size_labels))
-        ax.set(title=env or "", xlabel="student size", ylabel="success %", ylim=(-3, 103))
+        ax.set(title=env or "", xlabel="student size", ylabel="success % (95 % CI)", ylim=(-3, 103))
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     _save(fig, run / PLOTS[0])

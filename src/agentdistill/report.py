@@ -5,7 +5,9 @@
 Reads ``RUN/manifest.json`` (written by ``agentdistill run``), every eval JSON and training log it
 names, and writes ``results.json``, ``results.md`` and ``plots/*.png``. A missing or unreadable
 file never stops the report: it is listed under ``missing`` and its cells show "—". Values are
-mean ± sample std over seeds (``metrics.mean_std``); nothing is filled in that is not on disk.
+mean ± sample std over seeds (``metrics.mean_std``); every success rate carries its 95 % confidence
+interval, and SAD is compared with each baseline of its size by a paired test over the same test
+tasks (``stats``), read from the episodes each evaluation wrote. Nothing is filled in that is not on disk.
 """
 
 import argparse
@@ -19,6 +21,7 @@ from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text, read_jsonl_tolerant
 from agentdistill.metrics import mean_std
 from agentdistill.plots import PLOTS, write_plots
+from agentdistill.stats import paired_test, success_ci
 from agentdistill.tables import fmt_stat, format_params, format_tables, markdown
 
 METRICS = (
@@ -76,6 +79,18 @@ def _read_json(run: Path, rel: str | None, what: str, missing: list[dict]) -> di
         missing.append({"path": rel, "what": what, "reason": f"unreadable: {str(e)[:160]}"})
         return None
     return data
+
+
+def _episodes(run: Path, eval_rel: str, what: str, missing: list[dict]) -> dict[str, bool] | None:
+    """``{task id: success}`` of the episodes an evaluation wrote beside its metrics, or ``None``
+    (listed in ``missing``) when that file is absent or holds no episode."""
+    rel = (Path(eval_rel).with_suffix("").as_posix()) + ".trajectories.jsonl"
+    rows = [r for r in read_jsonl_tolerant(run / rel) if isinstance(r, dict) and "id" in r]
+    if not rows:
+        reason = "missing" if not (run / rel).is_file() else "unreadable: no episode"
+        missing.append({"path": rel, "what": f"episodes of the {what}", "reason": reason})
+        return None
+    return {str(r["id"]): bool(r.get("success")) for r in rows}
 
 
 def read_manifest(run_dir: str | Path) -> dict:
@@ -139,12 +154,26 @@ def _groups(manifest: dict) -> list[dict]:
 # ---------------------------------------------------------------- building
 
 
+def _successes(overall: dict) -> tuple[int, int]:
+    """``(successes, episodes)`` of one evaluation's ``overall`` metrics (``(0, 0)`` when unknown)."""
+    n, rate = _num(overall.get("episodes")), _num(overall.get("success_rate"))
+    if n is None or rate is None or n <= 0:
+        return 0, 0
+    return round(rate * n / 100.0), int(n)
+
+
+def _ci(per_seed: list[tuple[int, int]]) -> dict:
+    ci = success_ci(per_seed)
+    return {"low": _round(ci["low"]), "high": _round(ci["high"]), "method": ci["method"], "episodes": ci["episodes"]}
+
+
 def _row(group: dict, overalls: list[dict], seeds: list) -> dict:
     row = {k: group[k] for k in ("model", "label", "size", "params")}
     row.update(n_cells=len(group["cells"]), n_seeds=len(overalls), seeds=seeds)
     for m in METRICS:
         mean, std = mean_std([_num(o.get(m)) for o in overalls])
         row[m] = {"mean": _round(mean), "std": _round(std)}
+    row["success_ci"] = _ci([_successes(o) for o in overalls])
     return row
 
 
@@ -168,11 +197,21 @@ def _overall(tables: dict[str, list[dict]], envs: list[str]) -> list[dict]:
     for env in envs:
         for r in tables[env]:
             key = (r["model"], r["size"])
-            o = out.setdefault(key, {k: r[k] for k in ("model", "label", "size", "params")} | {"by_env": {}})
+            o = out.setdefault(key, {k: r[k] for k in ("model", "label", "size", "params")} | {"by_env": {}, "ci": {}})
             o["by_env"][env] = r["success_rate"]["mean"]
+            o["ci"][env] = r["success_ci"]
     for o in out.values():
         vals = [v for v in o["by_env"].values() if v is not None]
-        o["success_rate"] = _round(sum(vals) / len(vals)) if vals and len(vals) == len(envs) else None
+        complete = bool(vals) and len(vals) == len(envs)
+        o["success_rate"] = _round(sum(vals) / len(vals)) if complete else None
+        # the mean of the per-env intervals: conservative (wider than the interval of the mean of independent envs)
+        cis = [o["ci"][e] for e in envs] if complete else []
+        o["success_ci"] = {
+            "low": _round(sum(c["low"] for c in cis) / len(cis)) if cis else None,
+            "high": _round(sum(c["high"] for c in cis) / len(cis)) if cis else None,
+            "method": "mean of the per-env intervals" if cis else None,
+        }
+        del o["ci"]
         o["envs_missing"] = [e for e in envs if o["by_env"].get(e) is None]
     return list(out.values())
 
@@ -191,8 +230,41 @@ def _teacher_notes(tables: dict[str, list[dict]]) -> list[str]:
     return notes
 
 
-def _comparisons(sections: list[tuple[str, str, list[dict]]], methods: dict) -> tuple[list[dict], list[str]]:
-    """SAD against the best baseline at the same size, per (key, name, rows) section: records and sentences."""
+def _paired(outcomes: dict[str, dict[tuple, dict]], envs: list[str], methods: dict) -> list[dict]:
+    """SAD against every baseline of its size on the same test tasks (and seeds), per env and, with more
+    than one env, all envs pooled (``env`` = ``"all"``): ``stats.paired_test`` records."""
+    out = []
+    scopes = [(e, [e]) for e in envs] + ([("all", envs)] if len(envs) > 1 else [])
+    keys = list(dict.fromkeys(k for e in envs for k in outcomes.get(e, {})))
+    for scope, scope_envs in scopes:
+        for size in dict.fromkeys(s for m, s in keys if m == "sad"):
+            for base in (m for m, s in keys if s == size and _is_baseline(m, methods)):
+                a, b, seeds = [], [], set()
+                for e in scope_envs:
+                    sa, sb = outcomes.get(e, {}).get(("sad", size), {}), outcomes.get(e, {}).get((base, size), {})
+                    for seed in sorted(set(sa) & set(sb), key=str):
+                        for task in sorted(set(sa[seed]) & set(sb[seed])):
+                            a.append(sa[seed][task])
+                            b.append(sb[seed][task])
+                            seeds.add(seed)
+                if a:
+                    head = {"env": scope, "size": size, "a": "sad", "b": base, "seeds": len(seeds)}
+                    out.append(head | paired_test(a, b).to_json())
+    return out
+
+
+def _paired_text(t: dict) -> str:
+    return (
+        f"paired over {t['pairs']} task{'-seed' if t['seeds'] > 1 else ''} pairs, "
+        f"Δ {t['diff']:+.1f} points (95 % CI {t['diff_low']:+.1f} to {t['diff_high']:+.1f}), McNemar p = {t['p_value']:.3g}"
+    )
+
+
+def _comparisons(
+    sections: list[tuple[str, str, list[dict]]], methods: dict, paired: list[dict] | None = None
+) -> tuple[list[dict], list[str]]:
+    """SAD against the best baseline at the same size, per (key, name, rows) section: records and sentences
+    (with the paired test against that baseline where the episodes are on disk)."""
     if "sad" not in methods:
         return [], ["This run has no sad method, so SAD is not compared with the baselines."]
     records, sentences = [], []
@@ -217,6 +289,13 @@ def _comparisons(sections: list[tuple[str, str, list[dict]]], methods: dict) -> 
             spread = max(s["std"] or 0.0, b["std"] or 0.0)
             if spread > 0 and abs(delta) <= spread:
                 text += f"; the gap is within one seed std ({spread:.1f})"
+            scope = "all" if key == "overall" else key
+            test = next(
+                (t for t in paired or [] if (t["env"], t["size"], t["b"]) == (scope, sad["size"], best["model"])), None
+            )
+            if test is not None:
+                records[-1]["paired"] = test
+                text += f"; {_paired_text(test)}"
             sentences.append(text + ".")
     return records, sentences
 
@@ -261,8 +340,9 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
     groups = _groups(manifest)
     tables: dict[str, list[dict]] = {}
     by_type: dict[str, dict] = {}
+    outcomes: dict[str, dict[tuple, dict]] = {}  # env -> (model, size) -> seed -> {task id: success}
     for env in envs:
-        tables[env], type_rows, types = [], [], set()
+        tables[env], type_rows, types, outcomes[env] = [], [], set(), {}
         for g in groups:
             overalls, btypes, seeds = [], [], []
             for cell in g["cells"]:
@@ -273,6 +353,9 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
                     missing.append({"path": cell["eval"][env], "what": what, "reason": "unreadable: no 'overall'"})
                     data = None
                 if data is not None:
+                    episodes = _episodes(run, cell["eval"][env], what, missing)
+                    if episodes is not None and g["model"] != "teacher":
+                        outcomes[env].setdefault((g["model"], g["size"]), {})[cell.get("seed")] = episodes
                     overalls.append(data["overall"])
                     btypes.append(data.get("by_type") if isinstance(data.get("by_type"), dict) else {})
                     seeds.append(cell.get("seed"))
@@ -294,7 +377,8 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
     if len(envs) > 1:
         rows = [o | {"success_rate": {"mean": o["success_rate"], "std": None}, "n_seeds": 1} for o in overall]
         sections.append(("overall", "the mean over envs", rows))
-    comparison, sentences = _comparisons(sections, methods)
+    paired = _paired(outcomes, envs, methods)
+    comparison, sentences = _comparisons(sections, methods, paired)
     results = {
         "format": 1,
         "run": {k: manifest.get(k) for k in ("name", "preset", "command", "machine", "versions", "eval", "teacher")},
@@ -309,6 +393,7 @@ def _collect(run_dir: str | Path) -> tuple[dict, dict[tuple, dict]]:
         "ablation": {env: _ablation(tables[env], methods) for env in envs},
         "overall": overall,
         "comparison": comparison,
+        "paired": paired,
         "statement": " ".join(sentences),
         "training": training,
         "missing": missing,

@@ -9,9 +9,11 @@ ABLATION_METRICS = ("success_rate", "reasoning_length", "cot_match_rate")
 # (metric, column title, decimals) of the per-env table
 COLUMNS = (
     ("success_rate", "Success %", 1),
+    ("success_ci", "95 % CI", 1),
     ("reasoning_length", "Reasoning len (tok)", 1),
     ("cot_match_rate", "CoT match %", 1),
     ("steps", "Steps", 1),
+    ("invalid_rate", "Invalid %", 1),
     ("seconds_per_episode", "Latency (s/ep)", 3),
 )
 DASH = "—"
@@ -23,6 +25,17 @@ def fmt_stat(stat: dict, n: int, decimals: int = 1) -> str:
         return DASH
     s = f"{stat['mean']:.{decimals}f}"
     return f"{s} ± {stat['std']:.{decimals}f}" if n > 1 and stat["std"] is not None else s
+
+
+def fmt_ci(ci: dict | None, decimals: int = 1) -> str:
+    """A confidence interval as ``[low, high]``; — when there is none."""
+    if not ci or ci.get("low") is None:
+        return DASH
+    return f"[{ci['low']:.{decimals}f}, {ci['high']:.{decimals}f}]"
+
+
+def _cell(row: dict, metric: str, decimals: int) -> str:
+    return fmt_ci(row[metric], decimals) if metric == "success_ci" else fmt_stat(row[metric], row["n_seeds"], decimals)
 
 
 def format_params(n: Any) -> str:
@@ -52,7 +65,7 @@ def format_tables(results: dict) -> str:
         head = ["Model", "Size", "Params", *[c[1] for c in COLUMNS], "Seeds"]
         rows = [
             [r["label"], r["size"] or DASH, format_params(r["params"])]
-            + [fmt_stat(r[m], r["n_seeds"], d) for m, _, d in COLUMNS]
+            + [_cell(r, m, d) for m, _, d in COLUMNS]
             + [f"{r['n_seeds']}/{r['n_cells']}"]
             for r in results["tables"][env]
         ]
@@ -77,13 +90,40 @@ def format_tables(results: dict) -> str:
         envs = results["envs"]
         rows = [[o["label"], o["size"] or DASH, format_params(o["params"])]
                 + [DASH if o["by_env"].get(e) is None else f"{o['by_env'][e]:.1f}" for e in envs]
-                + [DASH if o["success_rate"] is None else f"{o['success_rate']:.1f}"]
+                + [DASH if o["success_rate"] is None else f"{o['success_rate']:.1f}", fmt_ci(o["success_ci"])]
                 for o in results["overall"]]  # fmt: skip
-        head = ["Model", "Size", "Params", *envs, "Mean over envs"]
+        head = ["Model", "Size", "Params", *envs, "Mean over envs", "95 % CI"]
         out += [
             "## Overall success % (mean over seeds, then over envs; — unless every env has a result)",
             "",
             _table(head, rows),
+            "",
+            "The overall interval is the mean of the per-env intervals (conservative).",
+            "",
+        ]
+    if results.get("paired"):
+        head = [
+            "Env",
+            "Size",
+            "Comparison",
+            "Pairs",
+            "Only sad",
+            "Only baseline",
+            "Δ success (points)",
+            "95 % CI",
+            "McNemar p",
+        ]
+        rows = [[t["env"], t["size"] or DASH, f"{t['a']} vs {t['b']}", str(t["pairs"]), str(t["a_only"]),
+                 str(t["b_only"]), f"{t['diff']:+.1f}", f"[{t['diff_low']:+.1f}, {t['diff_high']:+.1f}]",
+                 f"{t['p_value']:.3g}"] for t in results["paired"]]  # fmt: skip
+        out += [
+            "## Paired tests (the same test tasks; with several seeds, task-seed pairs matched by seed)",
+            "",
+            _table(head, rows),
+            "",
+            "Δ = success of sad − success of the baseline over the pairs; its interval is a paired bootstrap; "
+            "p is the two-sided exact McNemar test on the pairs where only one method succeeds. "
+            "`all` pools the pairs of every env.",
             "",
         ]
     out += ["## Summary", "", results["statement"] or "Nothing to compare.", ""]
@@ -108,6 +148,8 @@ def markdown(results: dict) -> str:
         f"- Evaluation: split {ev.get('split') or DASH}; episodes per env: {episodes}",
         "- Values are mean ± sample std over seeds where a row has more than one seed result; "
         "Seeds = results found / cells run; — = no result on disk.",
+        "- 95 % CI of success: Wilson score interval over the episodes (one seed); with several seeds, "
+        "the Student-t interval over seeds, never narrower than the Wilson interval of the pooled episodes.",
         *[f"- **Note:** {n}" for n in results.get("notes", [])],
         "",
         format_tables(results),
