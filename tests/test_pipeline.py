@@ -266,11 +266,16 @@ def test_user_teacher_skips_training(smoke_run, tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["teacher"]["source"] == str(teacher)
     assert manifest["teacher"]["params"] == json.loads((smoke_run / "manifest.json").read_text())["teacher"]["params"]
-    # students take the teacher's architecture and vocabulary with the preset's shape
+    # students are the teacher depth-pruned (the preset's size: 1 of its 2 layers)
     conf = json.loads((out / "students" / "xs-s0" / "config.json").read_text())
     tconf = json.loads((teacher / "config.json").read_text())
     assert conf["vocab_size"] == tconf["vocab_size"] and conf["model_type"] == tconf["model_type"]
-    assert (conf["hidden_size"], conf["num_hidden_layers"]) == (16, 1)
+    assert (conf["hidden_size"], conf["num_hidden_layers"], tconf["num_hidden_layers"]) == (32, 1, 2)
+    size, t = manifest["sizes"]["xs"], manifest["teacher"]
+    assert (size["init"], size["num_layers"], t["num_layers"]) == ("prune", 1, 2)
+    # the embeddings and head are the teacher's: only one layer's parameters differ
+    assert t["params"] - size["params"] == t["non_embedding_params"] - size["non_embedding_params"] > 0
+    assert 2 * size["non_embedding_params"] > t["non_embedding_params"] > size["non_embedding_params"]
     cfg = yaml.safe_load((out / "distill" / "sad__xs__s0" / "config.yaml").read_text())
     assert cfg["distill_args"]["teacher"] == str(teacher)
     assert json.loads((out / "eval" / "teacher" / "hotpotqa.json").read_text())["overall"]["episodes"] == 2

@@ -1,13 +1,15 @@
 """Depth pruning: the pruned student computes exactly what its teacher computes with the dropped layers
 skipped, for Llama- and GPT-2-style models, through save/load and generation with a KV cache."""
 
+import re
+
 import pytest
 import torch
 
 from agentdistill.errors import ConfigError
-from agentdistill.modeling import load_causal_lm
-from agentdistill.students import depth_pruned, even_layers, prune_student
-from agentdistill.testing import tiny_causal_lm
+from agentdistill.modeling import load_causal_lm, load_tokenizer
+from agentdistill.students import depth_pruned, even_layers, init_student, prune_student
+from agentdistill.testing import tiny_causal_lm, tiny_tokenizer
 
 ARCHS = ("llama", "gpt2")
 
@@ -125,15 +127,57 @@ def test_run_config_size_with_init_prune_makes_the_teacher_with_fewer_layers(tmp
 @pytest.mark.parametrize(
     ("size", "message"),
     [
-        ("{name: s, num_layers: 2}", "distill.sizes[s]: init scratch needs hidden_size and num_heads"),
+        ("{name: s, init: scratch, num_layers: 2}", "distill.sizes[s]: init scratch needs num_layers, hidden_size and num_heads"),
         ("{name: s, init: prune, num_layers: 2, layers: [0]}", "distill.sizes[s]: layers [0] are not num_layers 2"),
-        ("{name: s, init: grow, num_layers: 2}", "must be one of scratch, prune; got 'grow'"),
+        ("{name: s, init: grow, num_layers: 2}", "must be one of scratch, prune, pretrained or null; got 'grow'"),
+        ("{name: s, init: prune, num_layers: 2, hidden_size: 64}", "distill.sizes[s]: hidden_size apply only to init: scratch (init is prune)"),
+        ("{name: s}", "distill.sizes[s]: init prune needs num_layers (or layers: the teacher layers to keep)"),
+        ("{name: s, init: pretrained}", "distill.sizes[s]: model (a directory or hub name) goes with init: pretrained, and it needs one"),
+        ("{name: s, model: some/dir, num_layers: 2}", "distill.sizes[s]: a pretrained student keeps its own layers; drop num_layers"),
+        ("{name: s, num_layers: 2, hidden_size: 64, num_heads: 2, layers: [0, 1]}", "distill.sizes[s]: layers (teacher layers to keep) go with init: prune, not scratch"),
     ],
-)
+)  # fmt: skip
 def test_bad_student_sizes_are_one_line_errors(tmp_path, size, message):
     from agentdistill.runconfig import load_run_config
 
     cfg_file = tmp_path / "exp.yaml"
     cfg_file.write_text(f"distill:\n  sizes:\n    - {size}\n")
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_run_config("smoke", config=str(cfg_file))
+
+
+@pytest.mark.parametrize(
+    ("size", "init", "num_layers"),
+    [
+        ({"name": "s", "num_layers": 2}, "prune", 2),
+        ({"name": "s", "layers": [0, 3]}, "prune", 2),
+        ({"name": "s", "num_layers": 2, "hidden_size": 64, "num_heads": 2}, "scratch", 2),
+        ({"name": "s", "model": "my/student"}, "pretrained", None),
+    ],
+)
+def test_student_init_is_inferred_from_what_the_size_gives(size, init, num_layers):
+    from agentdistill.runconfig import StudentSize
+
+    got = StudentSize(**size)
+    assert (got.init, got.num_layers) == (init, num_layers)
+
+
+def test_pretrained_student_is_copied_with_the_teachers_tokenizer_and_a_foreign_vocabulary_refused(tmp_path):
+    from agentdistill.runconfig import StudentSize
+
+    tok = tiny_tokenizer()
+    teacher_dir, mine, foreign = tmp_path / "teacher", tmp_path / "mine", tmp_path / "foreign"
+    for d, seed in ((teacher_dir, 1), (mine, 2)):
+        tiny_causal_lm(len(tok), hidden_size=32, num_layers=2, num_heads=4, seed=seed).save_pretrained(d)
+        tok.save_pretrained(d)
+    init_student(teacher_dir, StudentSize(name="p", model=str(mine)), seed=0, out=tmp_path / "p")
+    got, want = load_causal_lm(tmp_path / "p"), load_causal_lm(mine)
+    for (name, a), (_, b) in zip(got.state_dict().items(), want.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert load_tokenizer(tmp_path / "p").get_vocab() == tok.get_vocab()
+    other = tiny_tokenizer(vocab_size=len(tok) + 40)
+    tiny_causal_lm(len(other), hidden_size=32, num_layers=2, num_heads=4).save_pretrained(foreign)
+    other.save_pretrained(foreign)
+    with pytest.raises(ConfigError, match="the tokenizer of .*foreign differs from the teacher's"):
+        init_student(teacher_dir, StudentSize(name="f", model=str(foreign)), seed=0, out=tmp_path / "f")
+    assert not (tmp_path / "f").exists()

@@ -70,19 +70,47 @@ def versions() -> dict[str, str]:
     }
 
 
-def count_params(model_dir: Path) -> int:
-    """Parameters of a saved model, read from its safetensors headers (no weights are loaded)."""
+# token and position embeddings and the output head (tied or not): what "non-embedding" parameters exclude
+_EMBEDDING_NAMES = ("embed_tokens", "embed_positions", "wte", "wpe", "lm_head", "word_embeddings")
+
+
+def count_params(model_dir: Path, non_embedding: bool = False) -> int:
+    """Parameters of a saved model, read from its safetensors headers (no weights are loaded);
+    ``non_embedding`` leaves out the embeddings and the output head (the count scaling laws use)."""
     from safetensors import safe_open
 
     total = 0
     for f in sorted(model_dir.glob("*.safetensors")):
         with safe_open(str(f), "pt") as st:
             for k in st.keys():  # noqa: SIM118 (safe_open is not iterable)
+                if non_embedding and any(part in _EMBEDDING_NAMES for part in k.split(".")):
+                    continue
                 n = 1
                 for d in st.get_slice(k).get_shape():
                     n *= d
                 total += n
     return total
+
+
+def _measured(size: dict | None) -> dict:
+    """A size's measured shape, without the unknowns (the config's values stand for those)."""
+    return {k: v for k, v in (size or {}).items() if v is not None}
+
+
+def model_size(model_dir: Path) -> dict[str, int | None]:
+    """``{"params", "non_embedding_params", "num_layers"}`` of a saved model (all ``None`` when it is not there)."""
+    if not model_dir.is_dir():
+        return dict.fromkeys(("params", "non_embedding_params", "num_layers"))
+    try:
+        conf = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        layers = conf.get("num_hidden_layers", conf.get("n_layer"))
+    except (OSError, ValueError):
+        layers = None
+    return {
+        "params": count_params(model_dir),
+        "non_embedding_params": count_params(model_dir, True),
+        "num_layers": layers,
+    }
 
 
 # --------------------------------------------------------------------------- run.yaml
@@ -120,11 +148,11 @@ def _first_diff(a: Any, b: Any, path: str = "") -> str | None:
 def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str, stages: dict[str, Any]) -> dict:
     """Write ``manifest.json`` from the config and what is on disk; ``started`` and the times of stages
     done by earlier calls are kept from the previous manifest."""
-    params: dict[str, int | None] = {}
+    shape: dict[str, dict[str, int | None]] = {}
     for _, size, seed in cells(cfg):
-        init = root / "students" / f"{size.name}-s{seed}"
-        if size.name not in params or params[size.name] is None:
-            params[size.name] = count_params(init) if init.exists() else None
+        if (shape.get(size.name) or {}).get("params") is None:
+            shape[size.name] = model_size(root / "students" / f"{size.name}-s{seed}")
+    params = {name: v["params"] for name, v in shape.items()}
     tdir = teacher_dir(root, cfg)
 
     def evals(key: str) -> dict[str, str]:
@@ -142,11 +170,11 @@ def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str,
         "teacher": {
             "key": "teacher",
             "source": cfg.teacher.model or "embedded",
-            "params": count_params(tdir) if tdir.is_dir() else None,
+            **model_size(tdir),
             "eval": evals("teacher"),
         },
         "methods": {m: _method_settings(cfg, m) for m in cfg.distill.methods},
-        "sizes": {s.name: {"params": params.get(s.name), **s.__dict__} for s in cfg.distill.sizes},
+        "sizes": {s.name: {**s.__dict__, **_measured(shape.get(s.name))} for s in cfg.distill.sizes},
         "cells": [
             {
                 "key": cell_key(m, s.name, seed),

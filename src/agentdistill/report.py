@@ -30,6 +30,7 @@ METRICS = (
 )  # fmt: skip
 TIMING_KEYS = ["seconds_per_episode", "tokens_per_second"]  # wall-clock dependent: ignore when comparing runs
 ABLATION_METRICS = ("success_rate", "reasoning_length", "cot_match_rate")
+SHAPE_KEYS = ("params", "non_embedding_params", "num_layers")  # of a model, from the manifest
 _SHORT = {"lambda_reason": "λ_r", "lambda_act": "λ_a"}
 # Below this teacher test success (%) on an env, the report warns that its students' rows say little
 # about the method (the bar the embedded teacher is held to; see README "Results").
@@ -135,15 +136,15 @@ def _groups(manifest: dict) -> list[dict]:
     teacher = manifest.get("teacher")
     if isinstance(teacher, dict):
         cell = {"key": teacher.get("key", "teacher"), "seed": None, "eval": teacher.get("eval") or {}}
-        out.append(
-            {"model": "teacher", "label": "teacher", "size": None, "params": teacher.get("params"), "cells": [cell]}
-        )
+        shape = {k: teacher.get(k) for k in SHAPE_KEYS}
+        out.append({"model": "teacher", "label": "teacher", "size": None, **shape, "cells": [cell]})
     by_key: dict[tuple, dict] = {}
     for cell in manifest.get("cells") or []:
         key = (cell.get("method"), cell.get("size"))
         if key not in by_key:
-            params = cell.get("params", (sizes.get(key[1]) or {}).get("params"))
-            g = {"model": key[0], "label": method_label(str(key[0]), methods), "size": key[1], "params": params}
+            shape = {k: (sizes.get(key[1]) or {}).get(k) for k in SHAPE_KEYS}
+            shape["params"] = cell.get("params", shape["params"])
+            g = {"model": key[0], "label": method_label(str(key[0]), methods), "size": key[1], **shape}
             by_key[key] = {**g, "cells": []}
         by_key[key]["cells"].append(cell)
     rank_m, rank_s = {m: i for i, m in enumerate(methods)}, {s: i for i, s in enumerate(sizes)}
@@ -168,7 +169,7 @@ def _ci(per_seed: list[tuple[int, int]]) -> dict:
 
 
 def _row(group: dict, overalls: list[dict], seeds: list) -> dict:
-    row = {k: group[k] for k in ("model", "label", "size", "params")}
+    row = {k: group[k] for k in ("model", "label", "size", *SHAPE_KEYS)}
     row.update(n_cells=len(group["cells"]), n_seeds=len(overalls), seeds=seeds)
     for m in METRICS:
         mean, std = mean_std([_num(o.get(m)) for o in overalls])
@@ -197,7 +198,9 @@ def _overall(tables: dict[str, list[dict]], envs: list[str]) -> list[dict]:
     for env in envs:
         for r in tables[env]:
             key = (r["model"], r["size"])
-            o = out.setdefault(key, {k: r[k] for k in ("model", "label", "size", "params")} | {"by_env": {}, "ci": {}})
+            o = out.setdefault(
+                key, {k: r[k] for k in ("model", "label", "size", *SHAPE_KEYS)} | {"by_env": {}, "ci": {}}
+            )
             o["by_env"][env] = r["success_rate"]["mean"]
             o["ci"][env] = r["success_ci"]
     for o in out.values():

@@ -57,24 +57,48 @@ class TeacherSpec:
 
 @dataclass
 class StudentSize:
-    """A student: the teacher's config with these fields replaced, freshly initialised (``init: scratch``),
-    or the teacher itself with ``num_layers`` of its layers (``init: prune``; ``layers`` picks them, else
-    they are evenly spaced, first and last kept; the width is the teacher's)."""
+    """A student's starting weights, one of three ``init``s (inferred when omitted: ``scratch`` when a
+    width is given, ``pretrained`` with ``model``, else ``prune``):
+
+    - ``prune`` (the default): the teacher itself with ``num_layers`` of its layers (``layers`` picks them,
+      else they are evenly spaced, first and last kept); width, embeddings, final norm and head are the
+      teacher's. The start of "prune, then distil".
+    - ``scratch``: the teacher's config with ``num_layers``, ``hidden_size``, ``num_heads`` (and
+      ``intermediate_size``) replaced, freshly initialised per seed.
+    - ``pretrained``: a user's model (``model``: a directory or hub name) with the teacher's tokenizer.
+    """
 
     name: str
-    num_layers: int
+    num_layers: int | None = None
     hidden_size: int | None = None
     num_heads: int | None = None
     intermediate_size: int | None = None
-    init: Literal["scratch", "prune"] = "scratch"
+    init: Literal["scratch", "prune", "pretrained"] | None = None
     layers: list[int] | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
+        where = f"distill.sizes[{self.name}]"
         _at_least(self, "distill.sizes[]", 1, "hidden_size", "num_layers", "num_heads", "intermediate_size")
-        if self.init == "scratch" and (self.hidden_size is None or self.num_heads is None):
-            raise ConfigError(f"distill.sizes[{self.name}]: init scratch needs hidden_size and num_heads")
+        width = [k for k in ("hidden_size", "num_heads", "intermediate_size") if getattr(self, k) is not None]
+        if self.init is None:
+            self.init = "pretrained" if self.model else "scratch" if width else "prune"
+        if self.init == "scratch" and (self.hidden_size is None or self.num_heads is None or self.num_layers is None):
+            raise ConfigError(f"{where}: init scratch needs num_layers, hidden_size and num_heads")
+        if self.init != "scratch" and width:
+            raise ConfigError(f"{where}: {', '.join(width)} apply only to init: scratch (init is {self.init})")
+        if self.init == "prune" and self.num_layers is None and self.layers is None:
+            raise ConfigError(f"{where}: init prune needs num_layers (or layers: the teacher layers to keep)")
+        if self.init == "prune" and self.num_layers is None:
+            self.num_layers = len(self.layers)
+        if self.layers is not None and self.init != "prune":
+            raise ConfigError(f"{where}: layers (teacher layers to keep) go with init: prune, not {self.init}")
         if self.layers is not None and len(self.layers) != self.num_layers:
-            raise ConfigError(f"distill.sizes[{self.name}]: layers {self.layers} are not num_layers {self.num_layers}")
+            raise ConfigError(f"{where}: layers {self.layers} are not num_layers {self.num_layers}")
+        if (self.init == "pretrained") != bool(self.model):
+            raise ConfigError(f"{where}: model (a directory or hub name) goes with init: pretrained, and it needs one")
+        if self.init == "pretrained" and self.num_layers is not None:
+            raise ConfigError(f"{where}: a pretrained student keeps its own layers; drop num_layers")
 
 
 # ---- how collect and evaluate run the agent: one set of fields, types, defaults and help for the CLI
@@ -330,7 +354,7 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     data.setdefault("distill", {})
     if not isinstance(data["distill"], dict) or not data["distill"].get("sizes"):
         raise ConfigError(
-            f"{where}: distill.sizes is empty; add e.g. {{name: s, hidden_size: 64, num_layers: 2, ...}}"
+            f"{where}: distill.sizes is empty; add e.g. {{name: s, num_layers: 1}} (the teacher with 1 of its layers)"
         )
     try:
         cfg = from_dict(RunConfig, data, "")
@@ -349,7 +373,7 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
             raise ConfigError(f"{where}: {e}") from None
     if not distill.sizes:
         raise ConfigError(
-            f"{where}: distill.sizes is empty; add e.g. {{name: s, hidden_size: 64, num_layers: 2, ...}}"
+            f"{where}: distill.sizes is empty; add e.g. {{name: s, num_layers: 1}} (the teacher with 1 of its layers)"
         )
     names = [s.name for s in distill.sizes]
     if len(set(names)) != len(names):

@@ -36,7 +36,19 @@ def student_config(teacher_config: Any, size: StudentSize) -> Any:
 
 def init_student(teacher_dir: Path, size: StudentSize, seed: int, out: Path) -> None:
     """Save the initial student and the teacher's tokenizer to ``out``, through a temporary directory renamed
-    into place: freshly initialised (``torch.manual_seed(seed)``), or the teacher depth-pruned."""
+    into place: the teacher depth-pruned, freshly initialised (``torch.manual_seed(seed)``), or a user's
+    pretrained model (which must share the teacher's vocabulary: the divergences compare token ids)."""
+    if size.init == "pretrained":
+        from agentdistill.modeling import load_causal_lm, load_tokenizer
+
+        teacher_tok, student_tok = load_tokenizer(teacher_dir), load_tokenizer(size.model)
+        if student_tok.get_vocab() != teacher_tok.get_vocab():
+            raise ConfigError(
+                f"distill.sizes[{size.name}]: the tokenizer of {size.model} differs from the teacher's; "
+                "distillation compares token ids, so the student needs the teacher's vocabulary"
+            )
+        _save(load_causal_lm(size.model), teacher_tok, out)
+        return
     if size.init == "prune":
         from transformers import AutoConfig
 

@@ -38,6 +38,15 @@ def _cell(row: dict, metric: str, decimals: int) -> str:
     return fmt_ci(row[metric], decimals) if metric == "success_ci" else fmt_stat(row[metric], row["n_seeds"], decimals)
 
 
+SHAPE_HEAD = ("Layers", "Non-emb params", "Params")
+
+
+def _shape(row: dict) -> list[str]:
+    layers = row.get("num_layers")
+    return [DASH if layers is None else str(layers), format_params(row.get("non_embedding_params")),
+            format_params(row.get("params"))]  # fmt: skip
+
+
 def format_params(n: Any) -> str:
     """A parameter count as 921k / 1.5M; — when unknown."""
     n = n if isinstance(n, int | float) and not isinstance(n, bool) else None
@@ -62,9 +71,9 @@ def format_tables(results: dict) -> str:
     """The tables and the SAD-vs-baselines statement as aligned markdown (printable as is)."""
     out = []
     for env in results["envs"]:
-        head = ["Model", "Size", "Params", *[c[1] for c in COLUMNS], "Seeds"]
+        head = ["Model", "Size", *SHAPE_HEAD, *[c[1] for c in COLUMNS], "Seeds"]
         rows = [
-            [r["label"], r["size"] or DASH, format_params(r["params"])]
+            [r["label"], r["size"] or DASH, *_shape(r)]
             + [_cell(r, m, d) for m, _, d in COLUMNS]
             + [f"{r['n_seeds']}/{r['n_cells']}"]
             for r in results["tables"][env]
@@ -88,11 +97,11 @@ def format_tables(results: dict) -> str:
         out += ["## Ablations (Δ = ablation − sad, same env and size)", "", _table(head, rows), ""]
     if results["overall"]:
         envs = results["envs"]
-        rows = [[o["label"], o["size"] or DASH, format_params(o["params"])]
+        rows = [[o["label"], o["size"] or DASH, *_shape(o)]
                 + [DASH if o["by_env"].get(e) is None else f"{o['by_env'][e]:.1f}" for e in envs]
                 + [DASH if o["success_rate"] is None else f"{o['success_rate']:.1f}", fmt_ci(o["success_ci"])]
                 for o in results["overall"]]  # fmt: skip
-        head = ["Model", "Size", "Params", *envs, "Mean over envs", "95 % CI"]
+        head = ["Model", "Size", *SHAPE_HEAD, *envs, "Mean over envs", "95 % CI"]
         out += [
             "## Overall success % (mean over seeds, then over envs; — unless every env has a result)",
             "",
