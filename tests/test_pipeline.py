@@ -2,6 +2,7 @@
 config validation of every preset."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def test_smoke_writes_every_output(smoke_run):
     assert (out / "teacher" / "expert" / "hotpotqa.jsonl").read_text().count("\n") == 40
     manifest = json.loads((out / "manifest.json").read_text())
     assert [c["key"] for c in manifest["cells"]] == CELLS
+    # the KD cells share one cached teacher signal (one teacher pass); sft uses no teacher
+    (cache,) = (out / "teacher_signal").iterdir()
+    for key in ("token-kd__xs__s0", "sad__xs__s0"):
+        train = yaml.safe_load((out / "distill" / key / "config.yaml").read_text())["training"]
+        assert (train["teacher_signal"], train["teacher_cache"]) == ("cached", str(cache)), key
+    assert (
+        yaml.safe_load((out / "distill" / "sft__xs__s0" / "config.yaml").read_text())["training"]["teacher_signal"]
+        == "live"
+    )
     # smoke generates 24 tokens a turn, fewer than the longest expert turn: the report says so, with the figure
     longest = json.loads((out / ".markers" / "teacher.done").read_text())["longest_turn"]
     assert longest == longest_turn(
@@ -325,3 +335,44 @@ def test_stop_after_teacher_then_resume_to_collect(tmp_path, capsys):
     assert not (out / "distill").exists() and not (out / "results.json").exists()
     with pytest.raises(SystemExit):
         _run(out, "--stop_after", "report")  # report is the last stage: a plain run does it
+
+
+def test_sizes_choose_their_own_methods_and_seeds(tmp_path):
+    from agentdistill.manifest import cells
+    from agentdistill.runconfig import run_methods
+
+    cfg_file = tmp_path / "exp.yaml"
+    cfg_file.write_text(
+        "distill:\n  methods: [sft, sad]\n  seeds: [0, 1]\n  sizes:\n    - {name: a, num_layers: 1}\n"
+        "    - {name: b, num_layers: 1, methods: [token-kd, sad], seeds: [2]}\n"
+    )
+    cfg = load_run_config("smoke", config=str(cfg_file))
+    got = [(m, s.name, seed) for m, s, seed in cells(cfg)]
+    assert got == [
+        ("sft", "a", 0),
+        ("sad", "a", 0),
+        ("sft", "a", 1),
+        ("sad", "a", 1),
+        ("token-kd", "b", 2),
+        ("sad", "b", 2),
+    ]
+    assert run_methods(cfg) == ["sft", "sad", "token-kd"]
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ("{name: a, num_layers: 1, methods: [sad, kd]}", "unknown method 'kd' in distill.sizes[a].methods"),
+        (
+            "{name: a, num_layers: 1, methods: []}",
+            "distill.sizes[a].methods is empty; omit it or name at least one method",
+        ),
+        ("{name: a, num_layers: 1, seeds: []}", "distill.sizes[a].seeds is empty; omit it or give at least one seed"),
+        ("{name: a, num_layers: 1, seeds: [1, 1]}", "distill.sizes[a] names a method or seed twice"),
+    ],
+)
+def test_bad_per_size_methods_or_seeds_are_one_line_errors(tmp_path, size, message):
+    cfg_file = tmp_path / "exp.yaml"
+    cfg_file.write_text(f"distill:\n  sizes:\n    - {size}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_run_config("smoke", config=str(cfg_file))

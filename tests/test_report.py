@@ -75,8 +75,9 @@ def make_run(root, evals=EVALS):
         "machine": "2 CPU cores, 24 GB RAM, no GPU (Linux x86_64)", "started": "2026-11-23T10:00:00",
         "versions": {"agentdistill": "0.1.0", "torch": "2.13.0"}, "envs": ["alfworld", "webshop"],
         "eval": {"split": "test", "episodes": {"alfworld": 10, "webshop": 10}},
-        "teacher": {"key": "teacher", "source": "embedded", "params": 1317504, "eval": teacher_eval},
-        "methods": METHODS, "sizes": {"s": {"params": 200000}}, "cells": cells, "stages": {},
+        "teacher": {"key": "teacher", "source": "embedded", "params": 1317504, "non_embedding_params": 790000,
+                    "num_layers": 2, "eval": teacher_eval},
+        "methods": METHODS, "sizes": {"s": {"params": 200000, "non_embedding_params": 150000, "num_layers": 1}}, "cells": cells, "stages": {},
     }  # fmt: skip
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
@@ -192,22 +193,20 @@ def test_report_markdown_tables_and_statement(built):
     assert "- Versions: agentdistill 0.1.0, torch 2.13.0" in lines
     i = lines.index("## alfworld")
     assert lines[i + 2] == (
-        "| Model       | Size | Params | Success %   | 95 % CI      | Reasoning len (tok) | CoT match % | Steps     "
-        "| Invalid % | Latency (s/ep) | Seeds |"
+        "| Model       | Size | Layers | Non-emb params | Params | Success %   | 95 % CI      | Reasoning len (tok) "
+        "| CoT match % | Steps     | Invalid % | Latency (s/ep) | Seeds |"
     )
-    assert lines[i + 4].startswith(
-        "| teacher     | —    | 1.32M  | 80.0        | [49.0, 94.3] | 30.0                | —  "
-    )
-    assert lines[i + 5].startswith(
-        "| sft         | s    | 200k   | 30.0        | [10.8, 60.3] | 25.0  "
-    )  # Wilson 3/10
+    teacher = "| teacher     | —    | 2      | 790k           | 1.32M  | 80.0        | [49.0, 94.3] | 30.0  "
+    assert lines[i + 4].startswith(teacher)
+    sft = "| sft         | s    | 1      | 150k           | 200k   | 30.0        | [10.8, 60.3] |"  # Wilson 3/10
+    assert lines[i + 5].startswith(sft)
     assert lines[i + 7] == (
-        "| sad         | s    | 200k   | 50.0 ± 14.1 | [0.0, 100.0] | 30.0 ± 1.4          | 35.0 ± 7.1  | 7.0 ± 0.0 "
-        "| 1.0 ± 0.0 | 0.250 ± 0.000  | 2/2   |"
+        "| sad         | s    | 1      | 150k           | 200k   | 50.0 ± 14.1 | [0.0, 100.0] | 30.0 ± 1.4          "
+        "| 35.0 ± 7.1  | 7.0 ± 0.0 | 1.0 ± 0.0 | 0.250 ± 0.000  | 2/2   |"
     )  # two seeds: a t interval with 1 degree of freedom, clipped to [0, 100]
     j = lines.index("## webshop")
     assert lines[j + 8].startswith(
-        "| sad (λ_r=0) | s    | 200k   | —         | —            | —                   | —  "
+        "| sad (λ_r=0) | s    | 1      | 150k           | 200k   | —         | —            |"
     )
     assert lines[j + 8].endswith("| 0/1   |")
     statement = res["statement"]
@@ -246,7 +245,9 @@ def test_report_rebuild_is_identical_and_main_prints(built, capsys):
     before = (run / "results.json").read_text(), (run / "results.md").read_text()
     assert main([str(run)]) == 0
     out = capsys.readouterr().out
-    assert format_tables(res) in out and "| sad         | s    | 200k   | 50.0 ± 14.1 |" in out
+    assert (
+        format_tables(res) in out and "| sad         | s    | 1      | 150k           | 200k   | 50.0 ± 14.1 |" in out
+    )
     assert ((run / "results.json").read_text(), (run / "results.md").read_text()) == before
 
 

@@ -355,7 +355,9 @@ def cmd_configs(argv: Sequence[str]) -> int:
         print(f"wrote {a.dest}; edit it and run: agentdistill run --config {a.dest} --out runs/NAME")
     else:
         cfg = load_run_config(a.preset, a.file)
-        n = len(cfg.distill.methods) * len(cfg.distill.sizes) * len(cfg.distill.seeds)
+        from agentdistill.manifest import cells
+
+        n = len(cells(cfg))
         print(f"{a.file}: valid ({len(cfg.envs)} env(s), {n} distillation cell(s))")
     return 0
 

@@ -17,7 +17,7 @@ import yaml
 from agentdistill import markers
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text
-from agentdistill.runconfig import RunConfig, StudentSize, cell_options
+from agentdistill.runconfig import RunConfig, StudentSize, cell_options, run_methods, size_methods, size_seeds
 
 
 # --------------------------------------------------------------------------- layout
@@ -28,7 +28,10 @@ def cell_key(method: str, size: str, seed: int) -> str:
 def cells(cfg: RunConfig) -> list[tuple[str, StudentSize, int]]:
     """Every (method, size, seed) of the run, in the order they train and appear in the report."""
     d = cfg.distill
-    return [(m, s, seed) for seed in d.seeds for s in d.sizes for m in d.methods]
+    seeds = list(dict.fromkeys([*d.seeds, *(seed for s in d.sizes for seed in size_seeds(cfg, s))]))
+    return [
+        (m, s, seed) for seed in seeds for s in d.sizes if seed in size_seeds(cfg, s) for m in size_methods(cfg, s)
+    ]
 
 
 def teacher_dir(root: Path, cfg: RunConfig) -> Path:
@@ -173,7 +176,7 @@ def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str,
             **model_size(tdir),
             "eval": evals("teacher"),
         },
-        "methods": {m: _method_settings(cfg, m) for m in cfg.distill.methods},
+        "methods": {m: _method_settings(cfg, m) for m in run_methods(cfg)},
         "sizes": {s.name: {**s.__dict__, **_measured(shape.get(s.name))} for s in cfg.distill.sizes},
         "cells": [
             {

@@ -18,6 +18,7 @@ Layout of ``RUN``::
     teacher/expert/<env>.jsonl  teacher/tokenizer/  teacher/model/
     collect/<env>.jsonl  collect/train.jsonl
     students/<size>-s<seed>/          initial student weights
+    teacher_signal/<key>-top<K>-t<τ>.safetensors  the cached teacher signal all cells share (cached runs)
     distill/<method>__<size>__s<seed>/  one trained student (checkpoints while training)
     eval/<teacher|cell>/<env>.json  (+ <env>.trajectories.jsonl)
     results.md  results.json  plots/
@@ -27,6 +28,8 @@ Each stage is one short method; the work lives in the modules it calls: ``embedd
 what is done, ``manifest`` records the run (``run.yaml``, ``versions.json``, ``manifest.json``).
 """
 
+import hashlib
+import json
 import shutil
 import time
 from collections.abc import Iterable
@@ -212,9 +215,21 @@ class Pipeline:
             "teacher": self.teacher_id(),
         }
 
+    def _teacher_signal_file(self, args: Any) -> Path:
+        """The cached teacher signal every cell with ``--teacher_signal cached`` shares: one teacher pass for
+        the run's data, named by what it depends on (data, teacher, top-k, τ); caches for older data or
+        another teacher are deleted."""
+        deps = json.dumps([digest(self.root, "collect"), self.teacher_id()], sort_keys=True)
+        key = hashlib.sha256(deps.encode()).hexdigest()[:16]
+        folder = self.root / "teacher_signal"
+        for old in folder.glob("*.safetensors") if folder.is_dir() else []:
+            if not old.name.startswith(key):
+                old.unlink()
+        return folder / f"{key}-top{args.cache_topk}-t{args.temperature:g}.safetensors"
+
     def stage_distill(self) -> dict[str, Any] | None:
-        d, every = self.cfg.distill, cells(self.cfg)
-        inits = {(s.name, seed): self._init_student(s, seed) for seed in d.seeds for s in d.sizes}
+        every = cells(self.cfg)
+        inits = {(s.name, seed): self._init_student(s, seed) for _, s, seed in every}
         todo = [
             (m, s, seed)
             for m, s, seed in every
@@ -232,6 +247,8 @@ class Pipeline:
             init = inits[(size.name, seed)]
             out = self.root / "distill" / key
             args = cell_training_args(self.cfg, method, str(out), seed)
+            if args.teacher_signal == "cached" and args.teacher_cache is None:
+                args.teacher_cache = str(self._teacher_signal_file(args))
             teacher = None if args.loss == "sft" else str(self.teacher_dir)
             distill(DistillArgs(data=str(data), teacher=teacher, student=str(init)), args)
             drop_checkpoints(out)

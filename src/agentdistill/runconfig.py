@@ -76,6 +76,8 @@ class StudentSize:
     init: Literal["scratch", "prune", "pretrained"] | None = None
     layers: list[int] | None = None
     model: str | None = None
+    methods: list[str] | None = None  # the methods trained at this size (default: distill.methods)
+    seeds: list[int] | None = None  # the seeds trained at this size (default: distill.seeds)
 
     def __post_init__(self) -> None:
         where = f"distill.sizes[{self.name}]"
@@ -378,14 +380,21 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     names = [s.name for s in distill.sizes]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: distill.sizes has duplicate names {names}")
-    for m in distill.methods:
-        if m not in METHODS:
-            raise ConfigError(f"{where}: unknown method {m!r} in distill.methods; choose from {', '.join(METHODS)}")
-    if not distill.seeds:
-        raise ConfigError(f"{where}: distill.seeds is empty")
+    lists = [("distill", distill.methods, distill.seeds)]
+    lists += [(f"distill.sizes[{s.name}]", s.methods, s.seeds) for s in distill.sizes]
+    for what, methods, seeds in lists:
+        for m in methods or []:
+            if m not in METHODS:
+                raise ConfigError(f"{where}: unknown method {m!r} in {what}.methods; choose from {', '.join(METHODS)}")
+        if methods is not None and not methods:
+            raise ConfigError(f"{where}: {what}.methods is empty; omit it or name at least one method")
+        if seeds is not None and not seeds:
+            raise ConfigError(f"{where}: {what}.seeds is empty; omit it or give at least one seed")
+        if len(set(methods or [])) != len(methods or []) or len(set(seeds or [])) != len(seeds or []):
+            raise ConfigError(f"{where}: {what} names a method or seed twice")
     distill.train = _check_train(distill.train, where, "distill.train")
     # build every cell's training arguments once so a bad option fails now, not after an hour
-    for m in distill.methods:
+    for m in run_methods(cfg):
         cell_training_args(cfg, m, "/tmp/agentdistill-validate", distill.seeds[0])
     teacher_training_args(cfg, "/tmp/agentdistill-validate")
     return cfg
@@ -437,9 +446,27 @@ def teacher_training_args(cfg: RunConfig, output_dir: str) -> Any:
     )
 
 
+def size_methods(cfg: RunConfig, size: StudentSize) -> list[str]:
+    """The methods trained at ``size``: its own ``methods``, else ``distill.methods``."""
+    return size.methods if size.methods is not None else cfg.distill.methods
+
+
+def size_seeds(cfg: RunConfig, size: StudentSize) -> list[int]:
+    """The seeds trained at ``size``: its own ``seeds``, else ``distill.seeds``."""
+    return size.seeds if size.seeds is not None else cfg.distill.seeds
+
+
+def run_methods(cfg: RunConfig) -> list[str]:
+    """Every method some size trains, ``distill.methods`` order first."""
+    return list(dict.fromkeys([*cfg.distill.methods, *(m for s in cfg.distill.sizes for m in size_methods(cfg, s))]))
+
+
 def cell_options(cfg: RunConfig, method: str) -> dict[str, Any]:
     """The ``DistillConfig`` options of a method's cells: the shared ones + the method's overrides."""
     over = {**cfg.distill.train, **METHODS[method]}
+    if over["loss"] == "sft":  # no teacher: the teacher-signal options of the shared ones do not apply
+        for key in ("teacher_signal", "cache_topk", "teacher_cache"):
+            over.pop(key, None)
     if "curriculum" not in METHODS[method]:
         over.setdefault("curriculum", "sorted")
     over.setdefault("save_total_limit", 1)
