@@ -376,3 +376,25 @@ def test_bad_per_size_methods_or_seeds_are_one_line_errors(tmp_path, size, messa
     cfg_file.write_text(f"distill:\n  sizes:\n    - {size}\n")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_run_config("smoke", config=str(cfg_file))
+
+
+def test_shared_teacher_signal_is_named_by_data_and_teacher_and_stale_ones_go(tmp_path):
+    from agentdistill.pipeline import Pipeline
+    from agentdistill.runconfig import cell_training_args
+
+    cfg = load_run_config("smoke")
+    pipe = Pipeline(cfg, tmp_path)
+    args = cell_training_args(cfg, "sad", str(tmp_path / "cell"), 0)
+    data = tmp_path / "collect" / "train.jsonl"
+    data.parent.mkdir()
+    data.write_text('{"a": 1}\n')
+    mark(tmp_path, "collect", [data])
+    first = pipe._teacher_signal_file(args)
+    assert first.parent == tmp_path / "teacher_signal" and first.name.endswith("-top64-t1.safetensors")
+    assert pipe._teacher_signal_file(args) == first  # same data, same teacher: the same file
+    first.parent.mkdir()
+    first.write_bytes(b"cache")
+    data.write_text('{"a": 2}\n')  # new data: a new name, and the old cache is deleted
+    mark(tmp_path, "collect", [data])
+    second = pipe._teacher_signal_file(args)
+    assert second != first and not first.exists()
