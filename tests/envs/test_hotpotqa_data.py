@@ -1,6 +1,7 @@
 """HotPotQA's own data: both schemas, every file kind, ReAct's evaluation selection, splits, a Wikipedia dump."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -11,6 +12,8 @@ from agentdistill.envs.hotpotqa.distractor import react_order
 from agentdistill.envs.hotpotqa.dump import WikiDump, split_sentences
 from agentdistill.envs.hotpotqa.wiki import WikiBrowser
 from agentdistill.errors import AgentDistillError, ConfigError
+from agentdistill.runconfig import CollectArgs, EvalArgs, load_run_config, stage_args
+from agentdistill.trajectory import read_trajectories
 
 TOWNS = ["Kelham", "Rowby", "Ashford", "Tinmouth", "Halden", "Brixley", "Corwen", "Dunmere", "Elstow", "Farley",
          "Glenby", "Hurst"]  # fmt: skip
@@ -255,3 +258,55 @@ def test_full_wiki_questions_search_the_dump_and_the_expert_solves_them(tmp_path
         HotpotQAEnv(data=data, wiki=bad)
     with pytest.raises(AgentDistillError, match="hotpotqa wiki dump .*nope.jsonl: cannot read it"):
         HotpotQAEnv(data=data, wiki=tmp_path / "nope.jsonl")
+
+
+# --- the flags: collect, evaluate and run ---------------------------------------------------------------
+
+
+def test_collect_takes_data_questions_and_wiki(tmp_path, dump, capsys):
+    a, b = write(tmp_path / "a.json", RECORDS[:6]), write(tmp_path / "b.json", RECORDS[6:])
+    out = tmp_path / "t.jsonl"
+    argv = ["collect", "--env", "hotpotqa", "--data", f"train={a},test={b}", "--questions", "2", "--split", "test"]
+    assert main([*argv, "--out", str(out)]) == 0
+    trajs = read_trajectories(out)
+    assert [t.id for t in trajs] == [RECORDS[6:][i]["_id"] for i in react_order(6)[:2]]
+    assert all(t.success for t in trajs)
+    wiki_out = tmp_path / "w.jsonl"
+    assert main(["collect", "--env", "hotpotqa", "--data", str(a), "--wiki", str(dump), "--split", "test",
+                 "--episodes", "1", "--out", str(wiki_out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["collect", "--env", "hotpotqa", "--questions", "3", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "--questions applies to HotPotQA's questions; pass them with --data" in capsys.readouterr().err
+    assert main(["collect", "--env", "alfworld", "--data", str(a), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "--data is only for --env hotpotqa; got --env alfworld" in capsys.readouterr().err
+    assert main(["collect", "--env", "hotpotqa", "--data", str(a), "--questions", "0", "--out", str(out)]) == 2
+    assert "--questions must be >= 1" in capsys.readouterr().err
+
+
+def test_run_passes_its_data_to_every_stage(tmp_path, capsys):
+    data = str(write(tmp_path / "dev.json", RECORDS))
+    cfg = load_run_config("smoke", sets=[f"data={json.dumps(data)}", "questions=3"])
+    kwargs = stage_args(CollectArgs, cfg.collect, env="hotpotqa", **cfg.env_options("hotpotqa")).env_kwargs()
+    assert kwargs == {"seed": 0, "data": data, "questions": 3}
+    assert stage_args(EvalArgs, cfg.evaluate, env="hotpotqa", **cfg.env_options("hotpotqa")).env_kwargs() == kwargs
+    assert cfg.env_options("alfworld") == {"env_seed": 0}
+    for sets, message in (
+        ([f"data={json.dumps(data)}", "envs=[alfworld]"], "`data` is for the hotpotqa env, which is not in envs"),
+        (["questions=5"], "`questions` and `wiki` choose among HotPotQA's questions; set `data`"),
+        (["envs=[webshop-http]"], "envs has webshop-http; set its server: --webshop_url"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_run_config("smoke", sets=sets)
+    missing = tmp_path / "missing.json"
+    assert main(["run", "--preset", "smoke", "--data", str(missing), "--out", str(tmp_path / "r1")]) == 2
+    assert re.fullmatch(r"error: hotpotqa data file .*missing\.json: cannot read it .*\n", capsys.readouterr().err)
+    assert not (tmp_path / "r1" / "run.yaml").exists()  # refused before any stage
+
+    run = tmp_path / "r2"
+    assert main(["run", "--preset", "smoke", "--data", data, "--questions", "3", "--out", str(run),
+                 "--stop_after", "collect"]) == 0  # fmt: skip
+    train_ids = set(HotpotQAEnv(data=data, questions=3).task_ids("train"))
+    for path in (run / "teacher" / "expert" / "hotpotqa.jsonl", run / "collect" / "hotpotqa.jsonl"):
+        ids = [t.id for t in read_trajectories(path)]
+        assert ids and set(ids) <= train_ids  # the file's train questions, none of ReAct's test questions
+    assert "data: " + data in (run / "run.yaml").read_text()
