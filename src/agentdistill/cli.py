@@ -11,8 +11,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentdistill.errors import AgentDistillError, ConfigError
+
+if TYPE_CHECKING:
+    from agentdistill.runconfig import RunConfig
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("the main job: teacher -> collect -> distill -> evaluate -> report, resumable", "cmd_run"),
@@ -31,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": ("rebuild a run's results table and plots from what is on disk", "agentdistill.report:main"),
     "prune": ("make a student from a teacher by keeping some of its layers (then distill it)", "cmd_prune"),
+    "serve-webshop": ("serve the embedded WebShop over HTTP with the real app's URLs and pages", "cmd_serve_webshop"),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -39,7 +44,7 @@ _RESET = "\033[0m"
 
 def _usage() -> str:
     lines = ["usage: agentdistill COMMAND [options]   (agentdistill COMMAND --help for its options)", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (help_, _) in COMMANDS.items()]
+    lines += [f"  {name:<13} {help_}" for name, (help_, _) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -207,10 +212,14 @@ def cmd_envs(argv: Sequence[str]) -> int:
 
     argparse.ArgumentParser(prog="agentdistill envs", description="List the embedded environments.").parse_args(argv)
     for name in ENVS:
+        if name == "webshop-http":  # a client: its tasks are the server's
+            print(f"{name:<12} format=webshop  max_steps=15  splits: the server's (--webshop_url URL)")
+            print(f"{'':<12} agentdistill serve-webshop serves the embedded shop; WebShop's own app works too")
+            continue
         env = make_env(name)
         sizes = ", ".join(f"{k} {v}" for k, v in env.splits().items())
-        print(f"{name:<9} format={env.format:<8} max_steps={env.max_steps:<3} splits: {sizes}")
-        print(f"{'':<9} task types: {', '.join(env.task_types)}")
+        print(f"{name:<12} format={env.format:<8} max_steps={env.max_steps:<3} splits: {sizes}")
+        print(f"{'':<12} task types: {', '.join(env.task_types)}")
     return 0
 
 
@@ -282,7 +291,48 @@ def cmd_prune(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_serve_webshop(argv: Sequence[str]) -> int:
+    from agentdistill.envs.webshop.site import Shop, make_server
+
+    p = argparse.ArgumentParser(
+        prog="agentdistill serve-webshop",
+        description="Serve the embedded WebShop with princeton-nlp/WebShop's URLs and page structure, for "
+        "--env webshop-http --webshop_url http://HOST:PORT (or a browser: http://HOST:PORT/fixed_0). "
+        "Session fixed_<i> plays goal i: test tasks are goals 0-499, dev 500-699, train from 1500.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=3000, help="port (WebShop's is 3000; 0 picks a free one)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed that fixes the catalog and the tasks (the env's env_seed)"
+    )
+    p.add_argument("--train_size", "--train-size", type=int, help="train tasks (default 3000; more are new tasks)")
+    a = p.parse_args(argv)
+    if not 0 <= a.port <= 65535:
+        raise ConfigError(f"--port {a.port}: choose a port in 0-65535")
+    shop = Shop(a.seed, a.train_size)
+    try:
+        server = make_server(shop, a.host, a.port)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot listen on {a.host}:{a.port} ({e.strerror}); pass another --port or --host"
+        ) from None
+    host, port = server.server_address[:2]
+    print(f"serving the embedded WebShop (seed {a.seed}) at http://{host}:{port}; sessions {shop.describe()}")
+    print(
+        f"play it: agentdistill collect --env webshop-http --webshop_url http://{host}:{port} ... (Ctrl-C stops)",
+        flush=True,  # the address is the first thing a script that started us reads
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_run(argv: Sequence[str]) -> int:
+    from agentdistill.envs import SOURCE_HELP
     from agentdistill.files import check_output_path
     from agentdistill.pipeline import STAGES, Pipeline
     from agentdistill.runconfig import load_run_config, presets
@@ -300,6 +350,10 @@ def cmd_run(argv: Sequence[str]) -> int:
     p.add_argument("--config", help="YAML file deep-merged over the preset (agentdistill configs copy quick exp.yaml)")
     p.add_argument("--envs", help="comma-separated envs, e.g. alfworld,hotpotqa (default: the preset's)")
     p.add_argument("--teacher", help="your teacher: model directory or hub name (default: train the embedded one)")
+    p.add_argument("--data", help=SOURCE_HELP["data"])
+    p.add_argument("--questions", type=int, help=SOURCE_HELP["questions"])
+    p.add_argument("--wiki", help=SOURCE_HELP["wiki"])
+    p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
     p.add_argument(
         "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override one key, repeatable"
     )
@@ -320,9 +374,26 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
-    cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, a.sets)
+    sources = [(k, getattr(a, k)) for k in SOURCE_HELP if getattr(a, k) is not None]
+    sets = [f"{k}={json.dumps(v)}" for k, v in sources] + a.sets  # JSON is YAML: a path stays a string
+    cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, sets)
+    _check_run_envs(cfg)
     Pipeline(cfg, a.out, command=" ".join(["agentdistill", "run", *argv]), preset=a.preset).run(a.force, a.stop_after)
     return 0
+
+
+def _check_run_envs(cfg: "RunConfig") -> None:
+    """Build every env of the run with its sources (a missing data file, a server that does not answer) and,
+    where the run trains the embedded teacher, take one expert step on its first train task (a server that
+    hides its goals has no expert): a one-line error now, before any stage runs."""
+    from agentdistill.envs import make_env
+    from agentdistill.runconfig import CollectArgs
+
+    for env_name in cfg.envs:
+        env = make_env(env_name, **CollectArgs(env=env_name, **cfg.env_options(env_name)).env_kwargs())
+        if cfg.teacher.model is None:
+            env.reset(env.task_ids("train")[0])
+            env.expert_step()
 
 
 def cmd_configs(argv: Sequence[str]) -> int:

@@ -40,7 +40,7 @@ def train_embedded_teacher(cfg: RunConfig, tdir: Path) -> dict[str, Any]:
                 episodes=tspec.expert_episodes,
                 train_size=tspec.train_size,
                 out=str(out),
-                env_seed=cfg.env_seed,
+                **cfg.env_options(env),
             )
         )
         expert_files.append(out)

@@ -231,7 +231,7 @@ def _eval_episodes(cfg: RunConfig, env: str) -> int:
     from agentdistill.envs import make_env
     from agentdistill.runconfig import CollectArgs
 
-    e = make_env(env, **CollectArgs(env=env, env_seed=cfg.env_seed).env_kwargs())
+    e = make_env(env, **CollectArgs(env=env, **cfg.env_options(env)).env_kwargs())
     n = len(e.task_ids(cfg.evaluate.split))
     return min(n, cfg.evaluate.episodes) if cfg.evaluate.episodes else n
 

@@ -173,7 +173,7 @@ class Pipeline:
                 split="train",
                 out=str(out),
                 only_success=False,
-                env_seed=cfg.env_seed,
+                **cfg.env_options(env),
             )
             collect(args, policy=policy)
             rows = read_jsonl_tolerant(out)
@@ -286,7 +286,7 @@ class Pipeline:
                 env=env,
                 reference=str(ref) if ref else None,
                 out=str(out),
-                env_seed=self.cfg.env_seed,
+                **self.cfg.env_options(env),
             )
             m = evaluate(args, policy=policy)["overall"]
             print(

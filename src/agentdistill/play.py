@@ -16,7 +16,7 @@ from typing import Any
 
 # The agent's own episode, so a human turn is handled exactly as a model's (think-only turns, invalid text).
 from agentdistill.agent import Episode
-from agentdistill.envs import ENVS, make_env
+from agentdistill.envs import ENVS, SOURCE_HELP, make_env
 from agentdistill.errors import ConfigError
 from agentdistill.formats import get_format
 from agentdistill.trajectory import Trajectory
@@ -163,8 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--task", help="task id to play, from any split (default: the first task of --split)")
     p.add_argument("--split", default="train", help="split whose first task is played without --task (train|dev|test)")
     p.add_argument("--env_seed", "--env-seed", type=int, default=0, help="seed that fixes the env's task sets")
-    p.add_argument("--data", help="hotpotqa only: a HotPotQA distractor-format JSON file")
+    p.add_argument("--data", help=SOURCE_HELP["data"])
+    p.add_argument("--questions", type=int, help=SOURCE_HELP["questions"])
+    p.add_argument("--wiki", help=SOURCE_HELP["wiki"])
+    p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
     a = p.parse_args(argv)
-    env_kwargs = CollectArgs(env=a.env, env_seed=a.env_seed, data=a.data).env_kwargs()
+    env_kwargs = CollectArgs(
+        env=a.env, env_seed=a.env_seed, data=a.data, questions=a.questions, wiki=a.wiki, webshop_url=a.webshop_url
+    ).env_kwargs()
     play(a.env, a.task, _stdin_line, _stdout_write, split=a.split, env_kwargs=env_kwargs)
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentdistill.config import check_counts, check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
+from agentdistill.envs import SOURCE_HELP, source_kwargs
 from agentdistill.errors import ConfigError
 
 # Each method is a set of DistillConfig overrides on the shared training options; all cells of a
@@ -28,8 +29,8 @@ METHODS: dict[str, dict[str, Any]] = {
     "sad-no-act": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 0.0},
     "sad-no-curriculum": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 1.0, "curriculum": "none"},
 }
-ENV_NAMES = ("alfworld", "webshop", "hotpotqa")
-ENV_NAME = Literal["alfworld", "webshop", "hotpotqa"]
+ENV_NAMES = ("alfworld", "webshop", "hotpotqa", "webshop-http")
+ENV_NAME = Literal["alfworld", "webshop", "hotpotqa", "webshop-http"]
 # Training options the pipeline sets itself per stage or cell; a config may not override them.
 _RESERVED_TRAIN_KEYS = {"output_dir", "loss", "lambda_reason", "lambda_act", "seed", "resume_from_checkpoint"}
 
@@ -181,28 +182,27 @@ class CollectSpec(CollectSettings):
 class CollectArgs(CollectSettings):
     """Options of ``agentdistill collect``."""
 
-    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENV_NAMES)}."})
     agent: str = field(
         default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
     )
     split: str = field(default="train", metadata={"help": "Task split: train | dev | test."})
     out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
-    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    data: str | None = field(default=None, metadata={"help": SOURCE_HELP["data"]})
+    questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
+    wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
+    webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
-        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size", "questions")
 
     def env_kwargs(self) -> dict:
         kw: dict = {"seed": self.env_seed}
         if self.train_size is not None:
             kw["train_size"] = self.train_size
-        if self.data:
-            if self.env != "hotpotqa":
-                raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")
-            kw["data"] = self.data
-        return kw
+        return {**kw, **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url)}
 
 
 @dataclass
@@ -236,17 +236,26 @@ class EvalArgs(EvalSettings):
     """Options of ``agentdistill evaluate``."""
 
     model: str = field(default="", metadata={"help": "Model directory or hub name to run as the agent."})
-    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENV_NAMES)}."})
     reference: str | None = field(
         default=None, metadata={"help": "Teacher trajectories (same task ids) for CoT match."}
     )
     out: str = field(default="metrics.json", metadata={"help": "Metrics JSON; trajectories go beside it."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
-    data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    data: str | None = field(default=None, metadata={"help": SOURCE_HELP["data"]})
+    questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
+    wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
+    webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
-        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
+        check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "questions")
+
+    def env_kwargs(self) -> dict:
+        return {
+            "seed": self.env_seed,
+            **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url),
+        }
 
 
 def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:
@@ -258,8 +267,13 @@ def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:
 
 @dataclass
 class RunConfig:
-    envs: list[ENV_NAME] = field(default_factory=lambda: list(ENV_NAMES))
+    envs: list[ENV_NAME] = field(default_factory=lambda: list(ENV_NAMES[:3]))
     env_seed: int = 0
+    # where an env's tasks come from (envs.SOURCE_HELP): hotpotqa's data / questions / wiki, webshop-http's server
+    data: str | None = None
+    questions: int | None = None
+    wiki: str | None = None
+    webshop_url: str | None = None
     teacher: TeacherSpec = field(default_factory=TeacherSpec)
     collect: CollectSpec = field(default_factory=CollectSpec)
     distill: DistillSpec = field(default_factory=DistillSpec)
@@ -267,6 +281,38 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dc.asdict(self)
+
+    def env_options(self, env: str) -> dict[str, Any]:
+        """The ``CollectArgs`` / ``EvalArgs`` fields that choose ``env``'s tasks in this run."""
+        out: dict[str, Any] = {"env_seed": self.env_seed}
+        if env == "hotpotqa":
+            out.update(data=self.data, questions=self.questions, wiki=self.wiki)
+        if env == "webshop-http":
+            out["webshop_url"] = self.webshop_url
+        return out
+
+
+def _check_env_sources(cfg: RunConfig, where: str) -> None:
+    """``data``/``questions``/``wiki`` need hotpotqa among the envs (``questions``/``wiki`` need ``data``
+    too), ``webshop-http`` needs ``webshop_url`` and ``webshop_url`` needs it."""
+    for key, env in (
+        ("data", "hotpotqa"),
+        ("questions", "hotpotqa"),
+        ("wiki", "hotpotqa"),
+        ("webshop_url", "webshop-http"),
+    ):
+        if getattr(cfg, key) is not None and env not in cfg.envs:
+            raise ConfigError(
+                f"{where}: `{key}` is for the {env} env, which is not in envs {cfg.envs}; add it or drop `{key}`"
+            )
+    if cfg.data is None and (cfg.questions is not None or cfg.wiki is not None):
+        raise ConfigError(
+            f"{where}: `questions` and `wiki` choose among HotPotQA's questions; set `data` (--data FILE)"
+        )
+    if cfg.questions is not None and cfg.questions < 1:
+        raise ConfigError(f"{where}: `questions` must be >= 1 (or null for ReAct's 500); got {cfg.questions}")
+    if "webshop-http" in cfg.envs and not cfg.webshop_url:
+        raise ConfigError(f"{where}: envs has webshop-http; set its server: --webshop_url http://HOST:PORT")
 
 
 def _at_least(spec: Any, section: str, low: int, *names: str) -> None:
@@ -365,6 +411,7 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     teacher, distill = cfg.teacher, cfg.distill
     if not cfg.envs:
         raise ConfigError(f"{where}: envs is empty; name at least one of {', '.join(ENV_NAMES)}")
+    _check_env_sources(cfg, where)
     teacher.train = _check_train(teacher.train, where, "teacher.train")
     if teacher.model:
         from agentdistill.modeling import check_model_path

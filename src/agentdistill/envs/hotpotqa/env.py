@@ -20,8 +20,11 @@ A transcript (react format; seed 0, ``hotpotqa-dev-0163``, played by the expert)
     Observation 4: Episode finished, reward = 1
 
 (Long lines are wrapped here; in a transcript each step is one line.) Questions come from a
-generated corpus (``questions.py``) or, with ``data=FILE``, from a HotPotQA distractor-format JSON
-(``distractor.py``). Success is exact match after SQuAD normalisation.
+generated corpus (``questions.py``) or, with ``data``, from HotPotQA's own files: original JSON,
+Hugging Face ``hotpot_qa`` JSON / JSON Lines or a ``datasets`` directory, with ReAct's selection of
+evaluation questions as the test split (``distractor.py``); each question searches its own context
+paragraphs or, with ``wiki``, a Wikipedia dump (``dump.py``). Success is exact match after SQuAD
+normalisation.
 """
 
 import re
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from agentdistill.envs.base import StepResult
-from agentdistill.envs.hotpotqa.distractor import load_distractor
+from agentdistill.envs.hotpotqa.distractor import DataSpec, load_hotpotqa
 from agentdistill.envs.hotpotqa.expert import expert_step
 from agentdistill.envs.hotpotqa.questions import synthetic_bank
 from agentdistill.envs.hotpotqa.scoring import exact_match, f1_score
@@ -53,11 +56,14 @@ class HotpotQAEnv:
 
     Args:
         seed: seed of the generated corpus and questions (ignored with ``data``).
-        data: a HotPotQA distractor-format JSON file; when given, its questions form every split
-            (``train``, ``dev`` and ``test`` all list the whole file) and each question searches
-            only its own context paragraphs.
+        data: HotPotQA questions: one file or ``datasets`` directory, or one per split
+            (``"train=A,test=B"``); ``test`` is ReAct's evaluation selection (``distractor.py``).
         train_size: train questions of the generated corpus (default 3000); more add questions over
             new entities with fresh names, dev and test stay the same (``questions.synthetic_bank``).
+        questions: with ``data``, how many of ReAct's shuffled evaluation questions form ``test``
+            (and ``dev``, when it has no file of its own); default 500, as in ReAct.
+        wiki: with ``data``, a ``{title, text}`` JSON Lines Wikipedia dump that every question
+            searches (the full-wiki setting) instead of its own context paragraphs.
     """
 
     name: ClassVar[str] = "hotpotqa"
@@ -65,11 +71,21 @@ class HotpotQAEnv:
     max_steps: ClassVar[int] = 7
     task_types: ClassVar[tuple[str, ...]] = ("bridge", "comparison")
 
-    def __init__(self, seed: int = 0, data: str | Path | None = None, train_size: int | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        data: DataSpec | None = None,
+        train_size: int | None = None,
+        questions: int | None = None,
+        wiki: str | Path | None = None,
+    ) -> None:
         self.seed, self.data = seed, data
         if data is not None and train_size is not None:
             raise ConfigError("hotpotqa: train_size applies to the generated corpus, not to a --data file")
-        self._bank = synthetic_bank(seed, train_size) if data is None else load_distractor(data)
+        if data is None and (questions is not None or wiki is not None):
+            flag = "--questions" if questions is not None else "--wiki"
+            raise ConfigError(f"hotpotqa: {flag} applies to HotPotQA's questions; pass them with --data FILE")
+        self._bank = synthetic_bank(seed, train_size) if data is None else load_hotpotqa(data, questions, wiki)
         self._task: Task | None = None
         self._browser: WikiBrowser | None = None
         self._steps = 0
@@ -80,7 +96,14 @@ class HotpotQAEnv:
         return {split: len(ids) for split, ids in self._bank.split_ids.items()}
 
     def task_ids(self, split: str) -> list[str]:
-        return self._bank.ids(split)
+        ids = self._bank.ids(split)
+        if not ids and self.data is not None:
+            raise ConfigError(
+                f"hotpotqa --data {self.data}: the {split} split is empty (one file gives ReAct's --questions to "
+                "test, as many more to dev, the rest to train); pass a larger file, fewer --questions, or a file "
+                "per split: train=FILE,test=FILE"
+            )
+        return ids
 
     def task_type(self, task_id: str) -> str:
         return self._bank.task(task_id).type

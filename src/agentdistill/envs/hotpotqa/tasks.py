@@ -5,9 +5,10 @@ to search, sentence holding the needed fact, the ``Lookup`` keyword that reaches
 wording of its thoughts, so the expert only ever writes what the transcript has shown.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from agentdistill.envs.hotpotqa.dump import WikiDump
 from agentdistill.envs.hotpotqa.wiki import Wiki
 from agentdistill.errors import ConfigError
 
@@ -72,9 +73,9 @@ class TaskBank:
         wiki_of: task id -> the ``Wiki`` its searches run against.
     """
 
-    tasks: dict[str, Task]
+    tasks: Mapping[str, Task]
     split_ids: dict[str, list[str]]
-    wiki_of: Callable[[str], Wiki] = field(repr=False)
+    wiki_of: Callable[[str], Wiki | WikiDump] = field(repr=False)
 
     def task(self, task_id: str) -> Task:
         """The task ``task_id``; raises ``ConfigError`` for an unknown id."""

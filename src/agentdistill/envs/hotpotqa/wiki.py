@@ -12,10 +12,14 @@ of it, with the state that ``Search`` and ``Lookup`` share:
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process, utils
 
 from agentdistill.envs.hotpotqa.scoring import normalize_answer
+
+if TYPE_CHECKING:
+    from agentdistill.envs.hotpotqa.dump import WikiDump  # dump.py builds on this module
 
 SHOWN_SENTENCES = 5  # sentences a successful search shows (ReAct's get_page_obs)
 SIMILAR_TITLES = 5  # titles listed after "Similar:" on a miss
@@ -106,7 +110,7 @@ class WikiBrowser:
     every page a search reached, so an expert can act on what the transcript holds and no more.
     """
 
-    def __init__(self, wiki: Wiki) -> None:
+    def __init__(self, wiki: "Wiki | WikiDump") -> None:
         self.wiki = wiki
         self.page: str | None = None
         self.keyword: str | None = None

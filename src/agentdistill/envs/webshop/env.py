@@ -32,12 +32,12 @@ from agentdistill.envs.webshop.expert import Expert
 from agentdistill.envs.webshop.reward import reward_breakdown
 from agentdistill.envs.webshop.search import RESULTS_PER_PAGE, search_index
 from agentdistill.envs.webshop.tasks import Task, task_set
+from agentdistill.envs.webshop.text import done_text, item_text, results_text, search_text, subpage_text
 from agentdistill.errors import ConfigError
 
 INVALID = "Invalid action!"
-_ACTION = re.compile(r"(search|click|think)\[(.*)\]", re.DOTALL)
-_SUBPAGES = ("Description", "Features", "Reviews")
-_INSTRUCTION = """\
+ACTION = re.compile(r"(search|click|think)\[(.*)\]", re.DOTALL)
+INSTRUCTION = """\
 You are shopping on WebShop for the product described in the instruction.
 Each turn, write exactly one action:
 search[query] - search the catalog (only on the search page).
@@ -95,7 +95,7 @@ class WebShopEnv:
         return self._get_task(task_id).goal
 
     def instruction(self) -> str:
-        return _INSTRUCTION
+        return INSTRUCTION
 
     # -- episode -----------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class WebShopEnv:
     def step(self, action: str) -> StepResult:
         if self._task is None:
             raise RuntimeError("call reset(task_id) before step()")
-        m = _ACTION.fullmatch(action.strip())
+        m = ACTION.fullmatch(action.strip())
         if m and m.group(1) == "think":
             return StepResult("OK.", 0.0, self._done, {"think": True})
         if self._done:
@@ -220,38 +220,15 @@ class WebShopEnv:
         assert self._task is not None
         page, item = self._page, self._item
         if page == "search":
-            return f"WebShop [SEP] Instruction: [SEP] {self._task.goal.instruction} [SEP] Search"
+            return search_text(self._task.goal.instruction)
         if page == "results":
-            lines = ["[Back to Search]", f"Page {self._page_no} (Total results: {len(self._results)})"]
-            lines += ["[< Prev]"] * (self._page_no > 1) + ["[Next >]"] * self._has_next()
-            for asin, title, price in self._listings():
-                lines += [f"[{asin}]", title, f"${price:.2f}"]
-            return "\n".join(lines)
+            listings = [(asin, title, f"${price:.2f}") for asin, title, price in self._listings()]
+            return results_text(self._page_no, len(self._results), self._page_no > 1, self._has_next(), listings)
         assert item is not None
         if page == "bought":
-            return "\n".join(
-                [
-                    "Thank you for shopping with us!",
-                    "Your code: ",
-                    "None",
-                    "(Paste it in your MTurk interface.)",
-                    "Purchased",
-                    "asin",
-                    item.asin,
-                    "options",
-                    json.dumps(self._chosen),
-                    f"Your score (min 0.0, max 1.0): {self._reward:.2f}",
-                ]
-            )
-        lines = ["[Back to Search]", "[< Prev]"]
+            return done_text("None", item.asin, json.dumps(self._chosen), self._reward)
         if page == "item":
-            lines += [f"{dim} " + " ".join(f"[{v}]" for v in values) for dim, values in item.options]
-            lines += [item.title, f"Price: ${item.price:.2f}", "Rating: N.A."]
-            lines += [f"[{s}]" for s in _SUBPAGES] + ["[Buy Now]"]
-        elif page == "description":
-            lines.append(item.description)
-        elif page == "features":
-            lines += list(item.features)
-        else:
-            lines += list(item.reviews)
-        return "\n".join(lines)
+            return item_text(item.options, item.title, f"${item.price:.2f}", "N.A.")
+        if page == "description":
+            return subpage_text([item.description])
+        return subpage_text(item.features if page == "features" else item.reviews)
