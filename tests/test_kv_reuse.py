@@ -129,6 +129,20 @@ def _generate(model, ids, n):
     return out[0, len(ids) :].tolist()
 
 
+def test_caches_beyond_the_memory_budget_are_dropped_and_start_afresh(tok):
+    model = _model(tok, "llama")
+    without = _run("webshop", tok, model, reuse=False)
+    cfg = AgentConfig(max_new_tokens=16, batch_size=8)
+    policy = HFPolicy(model, tok, cfg)
+    one = 2 * 2 * 4 * 8 * 4  # bytes per cached id: (k, v) x 2 layers x 4 heads x head dim 8 x fp32
+    policy.turns.max_held_bytes = 700 * one  # about one episode's cache
+    recording = Recording(policy)
+    records = run_episodes("webshop", make_env("webshop").task_ids("test")[:3], recording, max_steps=5)
+    _assert_same((records, recording), without)
+    stats = policy.turns.stats
+    assert 0 < stats["reused"] < stats["context"] / 2  # some episodes were dropped and started afresh
+
+
 def test_turn_decoder_stops_rows_like_generate():
     """``done``, eos and ``max_new_tokens`` end rows at different steps; finished rows leave the batch."""
     model = tiny_causal_lm(97, hidden_size=32, num_layers=2, num_heads=4, seed=3).eval()

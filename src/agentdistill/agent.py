@@ -126,7 +126,10 @@ class HFPolicy:
                 logger.info("no KV cache reuse between turns: %s", why)
             else:
                 pick = token_picker(self.cfg.temperature, self.cfg.top_p, self.cfg.seed, model)
-                self.turns = TurnDecoder(model, self.cfg.max_new_tokens, self.pad, self.tok.eos_token_id, pick)
+                device = next(model.parameters()).device
+                # kept caches may fill half the GPU memory free now; the rest is each batch's working memory
+                budget = torch.cuda.mem_get_info(device)[0] // 2 if device.type == "cuda" else None
+                self.turns = TurnDecoder(model, self.cfg.max_new_tokens, self.pad, self.tok.eos_token_id, pick, budget)
 
     @classmethod
     def from_pretrained(

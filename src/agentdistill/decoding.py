@@ -121,6 +121,10 @@ class _Held:
     ids: list[int]
     kv: list[tuple[torch.Tensor, torch.Tensor]]
 
+    @property
+    def nbytes(self) -> int:
+        return sum(k.nbytes + v.nbytes for k, v in self.kv)
+
 
 class TurnDecoder:
     """Generates one turn for a batch of contexts, reusing each episode's KV cache from its previous turn.
@@ -131,6 +135,8 @@ class TurnDecoder:
         pad_id: the id fed to finished rows and to left pads.
         eos_id: a row that generates it is finished (``None``: no such token).
         pick: next token per row from its logits (``token_picker``).
+        max_held_bytes: most bytes of caches kept between turns (``None``: no limit); beyond it the least
+            recently used are dropped, and their episodes start afresh next turn.
     """
 
     def __init__(
@@ -140,20 +146,22 @@ class TurnDecoder:
         pad_id: int,
         eos_id: int | None,
         pick: Callable[[torch.Tensor], torch.Tensor],
+        max_held_bytes: int | None = None,
     ) -> None:
         self.model, self.max_new, self.pad, self.eos, self.pick = model, max_new_tokens, pad_id, eos_id, pick
+        self.max_held_bytes = max_held_bytes
         params = inspect.signature(model.forward).parameters
         self.cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.25
         self.logits_to_keep = "logits_to_keep" in params
         self.num_layers = _text_config(model).num_hidden_layers
-        self.held: dict[Hashable, _Held] = {}
+        self.held: dict[Hashable, _Held] = {}  # least recently used first
         self.stats = {"context": 0, "reused": 0, "prefilled": 0}  # ids: in contexts, kept from the cache, fed
 
     def release(self, key: Hashable) -> None:
         """Forget the cache kept for ``key`` (its episode ended)."""
         self.held.pop(key, None)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode(
         self, keys: Sequence[Hashable | None], contexts: Sequence[list[int]], done: Callable[[list[int]], bool]
     ) -> list[list[int]]:
@@ -169,46 +177,27 @@ class TurnDecoder:
         """
         device = next(self.model.parameters()).device
         held = [self.held.pop(k, None) if k is not None else None for k in keys]
-        lengths = [len(ids) for ids in contexts]
         # the cache is kept up to the common prefix, and at least the last context id is fed (its logits are needed)
-        keep = [
-            min(_common_prefix(h.ids, ids), len(ids) - 1) if h else 0 for h, ids in zip(held, contexts, strict=True)
-        ]
-        order = sorted(range(len(contexts)), key=lambda i: keep[i] - lengths[i])  # most new ids first
-        self.stats["context"] += sum(lengths)
+        keep = [min(_common_prefix(h.ids, c), len(c) - 1) if h else 0 for h, c in zip(held, contexts, strict=True)]
+        self.stats["context"] += sum(map(len, contexts))
         self.stats["reused"] += sum(keep)
+        # batch rows, most new ids first (prefill runs); from here on every list is in this order
+        order = sorted(range(len(contexts)), key=lambda i: keep[i] - len(contexts[i]))
+        keys, contexts, keep = [keys[i] for i in order], [contexts[i] for i in order], [keep[i] for i in order]
+        lengths = [len(c) for c in contexts]
         end = max(lengths)
         buf = _Buffers(len(order), end + self.max_new, self.num_layers)
-        for r, i in enumerate(order):
-            if keep[i]:
-                buf.put(r, end - lengths[i], held[i].kv, keep[i])
-        del held  # the batch owns them now
         mask = torch.zeros(len(order), end + self.max_new, dtype=torch.long, device=device)
         for r, i in enumerate(order):
-            mask[r, end - lengths[i] :] = 1
-
-        logits = []
-        for a, b in _prefill_runs([lengths[i] - keep[i] for i in order]):
-            width = lengths[order[a]] - keep[order[a]]
-            self.stats["prefilled"] += width * (b - a)
-            ids, pos = [], []
-            for i in order[a:b]:
-                tail = contexts[i][max(0, lengths[i] - width) :]
-                ids.append([self.pad] * (width - len(tail)) + tail)
-                pos.append([max(p, 0) for p in range(lengths[i] - width, lengths[i])])
-            logits.append(
-                self._forward(
-                    torch.tensor(ids, device=device),
-                    mask[a:b, :end],
-                    torch.tensor(pos, device=device),
-                    buf.cache(slice(a, b), end - width),
-                )
-            )
-        next_ids = self.pick(torch.cat(logits))
+            mask[r, end - lengths[r] :] = 1
+            if keep[r]:
+                buf.put(r, end - lengths[r], held[i].kv, keep[r])
+        del held  # the batch owns them now
+        next_ids = self.pick(self._prefill(contexts, keep, buf, mask))
 
         generated: list[list[int]] = [[] for _ in order]
-        live = list(range(len(order)))  # batch row -> index into ``order``, None once finished
-        pos = torch.tensor([lengths[i] for i in order], device=device)
+        live = list(range(len(order)))  # buffer row -> batch row, None once finished
+        pos = torch.tensor(lengths, device=device)
         length, cache = end, buf.cache(slice(0, len(order)), end)
         while True:
             for r, (j, token) in enumerate(zip(live, next_ids.tolist(), strict=True)):
@@ -217,9 +206,8 @@ class TurnDecoder:
                 g = generated[j]
                 g.append(token)
                 if token == self.eos or len(g) >= self.max_new or done(g):
-                    i = order[j]
-                    if keys[i] is not None:  # the last token was never fed: its keys and values do not exist
-                        self.held[keys[i]] = _Held(contexts[i] + g[:-1], buf.take(r, end - lengths[i], length))
+                    if keys[j] is not None:  # the last token was never fed: its keys and values do not exist
+                        self._hold(keys[j], _Held(contexts[j] + g[:-1], buf.take(r, end - lengths[j], length)))
                     live[r] = None
             finished = sum(j is None for j in live)
             if finished == len(live):
@@ -233,10 +221,36 @@ class TurnDecoder:
             tokens = next_ids.masked_fill(torch.tensor([j is None for j in live], device=device), self.pad)
             next_ids = self.pick(self._forward(tokens[:, None], mask[:, : length + 1], pos[:, None], cache))
             pos, length = pos + 1, length + 1
-        out: list[list[int]] = [[] for _ in contexts]
-        for j, i in enumerate(order):
-            out[i] = generated[j]
+        out: list[list[int]] = [[] for _ in order]
+        for r, i in enumerate(order):
+            out[i] = generated[r]
         return out
+
+    def _prefill(
+        self, contexts: list[list[int]], keep: list[int], buf: "_Buffers", mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Feed each row's context ids after its first ``keep`` (already in ``buf``), in runs of rows with a
+        similar number of new ids. Returns the logits (B, V) float32 after each row's last id."""
+        device, end = mask.device, max(map(len, contexts))
+        logits = []
+        for a, b in _prefill_runs([len(c) - k for c, k in zip(contexts, keep, strict=True)]):
+            width = len(contexts[a]) - keep[a]  # the run's first row has the most new ids
+            self.stats["prefilled"] += width * (b - a)
+            ids, pos = [], []
+            for c in contexts[a:b]:
+                tail = c[max(0, len(c) - width) :]  # a row with fewer new ids recomputes some cached ones
+                ids.append([self.pad] * (width - len(tail)) + tail)
+                pos.append([max(p, 0) for p in range(len(c) - width, len(c))])
+            ids_t, pos_t = torch.tensor(ids, device=device), torch.tensor(pos, device=device)
+            logits.append(self._forward(ids_t, mask[a:b, :end], pos_t, buf.cache(slice(a, b), end - width)))
+        return torch.cat(logits)
+
+    def _hold(self, key: Hashable, held: _Held) -> None:
+        self.held[key] = held
+        if self.max_held_bytes is not None:
+            total = sum(h.nbytes for h in self.held.values())
+            while total > self.max_held_bytes:
+                total -= self.held.pop(next(iter(self.held))).nbytes
 
     def _forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache: Any
@@ -278,7 +292,7 @@ class _Buffers:
     def layer(self, i: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``i``'s tensors, allocated like ``k``/``v`` ((..., H, n, D), any n) if they do not exist yet."""
         if self.k[i] is None:
-            (h, d), dv = k.shape[-3:-2] + k.shape[-1:], v.shape[-1]
+            h, d, dv = k.shape[-3], k.shape[-1], v.shape[-1]
             self.k[i] = k.new_zeros(self.rows, h, self.width, d)
             self.v[i] = v.new_zeros(self.rows, h, self.width, dv)
         return self.k[i], self.v[i]
