@@ -61,13 +61,53 @@ class Memorised(torch.nn.Module):
 
     ``table`` maps those ids to the continuations, in transcript order: a left-cut window can be the
     same at two turns of one transcript (the same page seen twice), and the agent reaches them in order.
+
+    The agent drives it through ``forward`` with a KV cache (``decoding.TurnDecoder``, the default) or
+    through ``generate`` (``reuse_cache=False``). Its cached "keys" are the ids themselves, so at every
+    forward it reads each row's whole context as the agent assembled it (cached columns and new ones,
+    where the attention mask is 1) and checks that the position ids count those ids from 0.
     """
 
-    def __init__(self, table: dict[tuple[int, ...], list[list[int]]], max_position_embeddings: int) -> None:
+    def __init__(
+        self, table: dict[tuple[int, ...], list[list[int]]], max_position_embeddings: int, vocab_size: int, pad: int
+    ) -> None:
         super().__init__()
         self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.config = SimpleNamespace(max_position_embeddings=max_position_embeddings)
-        self.table, self.hits, self.misses = table, 0, []
+        self.config = SimpleNamespace(max_position_embeddings=max_position_embeddings, num_hidden_layers=1)
+        self.table, self.vocab_size, self.pad = table, vocab_size, pad
+        self.hits, self.misses, self.forwards = 0, [], 0
+        self.streams: dict[tuple[int, ...], tuple[list[int], int]] = {}  # context + i ids of a continuation -> (it, i)
+
+    def forward(self, input_ids, attention_mask, position_ids, cache, use_cache=True, logits_to_keep=0):
+        self.forwards += 1
+        as_keys = input_ids[:, None, :, None].float()  # (B, 1 head, T, 1): the ids are the cached states
+        seen, _ = cache.update(as_keys, as_keys, 0)
+        q = input_ids.shape[1]
+        logits = torch.zeros(len(input_ids), 1, self.vocab_size)
+        rows = zip(seen[:, 0, :, 0].long().tolist(), attention_mask.tolist(), position_ids.tolist(), strict=True)
+        for b, (ids, keep, pos) in enumerate(rows):
+            context = tuple(i for i, k in zip(ids, keep, strict=True) if k)
+            fed = [p for p, k in zip(pos, keep[-q:], strict=True) if k]
+            assert fed == list(range(len(context) - len(fed), len(context))), f"positions {fed} of {len(context)} ids"
+            logits[b, -1, self._next(context)] = 1.0
+        return SimpleNamespace(logits=logits)
+
+    def _next(self, context):
+        """The id that follows ``context``: a training prefix at a turn boundary starts its continuation."""
+        if self.table.get(context):
+            self.hits += 1
+            stream = (self.table[context].pop(0), 0)
+        elif context in self.streams:
+            stream = self.streams.pop(context)
+        else:
+            if context[-1] != self.pad:  # a finished row is fed pads
+                self.misses.append(context)
+            return self.pad
+        cont, i = stream
+        if i == len(cont):
+            return self.pad  # the transcript ended: nothing more to write (padding, as generate pads finished rows)
+        self.streams[(*context, cont[i])] = (cont, i + 1)
+        return cont[i]
 
     def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, stopping_criteria, **_):
         rows = []
@@ -97,11 +137,13 @@ def _turn_starts(ex):
     return [t for t in range(1, len(ex)) if sup[t] and not sup[t - 1]]
 
 
-def _replay(env, trajs, tok, fmt, cut=False):
+def _replay(env, trajs, tok, fmt, cut=False, reuse_cache=True):
     """Run the agent on the expert trajectories' tasks against the memorised training encodings.
 
     With ``cut``, the model's window is so short that long histories are cut from the left, while
-    the task prompt is still kept whole (else two tasks' cut contexts could coincide).
+    the task prompt is still kept whole (else two tasks' cut contexts could coincide). With
+    ``reuse_cache``, the agent keeps each episode's KV cache between turns (it calls ``forward``),
+    else it calls ``generate`` every turn.
     """
     trajs = [dataclasses.replace(t, format=fmt) for t in trajs]
     examples = encode_records(trajs, tok, max_length=10**6)  # the training path: segment -> build_masks
@@ -114,9 +156,11 @@ def _replay(env, trajs, tok, fmt, cut=False):
             assert n <= MAX_NEW, "an expert turn is longer than the agent generates"
             context = fit_length(ex.slice(range(a)), budget, "left")[0]  # training's left cut of that prefix
             table.setdefault(tuple(context.input_ids), []).append(ex.input_ids[a:])
-    model = Memorised(table, budget + MAX_NEW)
-    policy = HFPolicy(model, tok, AgentConfig(max_new_tokens=MAX_NEW, batch_size=4))
+    model = Memorised(table, budget + MAX_NEW, len(tok), tok.pad_token_id)
+    policy = HFPolicy(model, tok, AgentConfig(max_new_tokens=MAX_NEW, batch_size=4, reuse_cache=reuse_cache))
+    assert (policy.turns is not None) == reuse_cache
     records = run_episodes(env, [t.id for t in trajs], policy, fmt=fmt)
+    assert (model.forwards > 0) == reuse_cache
     # the model writes a thought and its action in one turn, or (separate_thinks) in two
     separate = get_format(fmt).separate_thinks
     turns = {
@@ -147,11 +191,12 @@ def _assert_replayed(r, last_newline_generated=True):
             assert want - r.turns[traj.id] <= rec.gen_tokens <= want
 
 
+@pytest.mark.parametrize("reuse_cache", [True, False])
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
 @pytest.mark.parametrize("env", ENVS)
-def test_agent_context_is_the_training_prefix_at_every_turn(env, family, experts, tokenizers):
+def test_agent_context_is_the_training_prefix_at_every_turn(env, family, reuse_cache, experts, tokenizers):
     fmt = make_env(env).format
-    _assert_replayed(_replay(env, experts[env], tokenizers[family], fmt))
+    _assert_replayed(_replay(env, experts[env], tokenizers[family], fmt, reuse_cache=reuse_cache))
 
 
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
@@ -190,11 +235,12 @@ def test_chat_template_agent_context_is_the_training_prefix(env, family, experts
     _assert_replayed(r, last_newline_generated=False)
 
 
+@pytest.mark.parametrize("reuse_cache", [True, False])
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
 @pytest.mark.parametrize("env", ENVS)
-def test_left_cut_context_is_training_left_truncation(env, family, experts, tokenizers):
+def test_left_cut_context_is_training_left_truncation(env, family, reuse_cache, experts, tokenizers):
     fmt = make_env(env).format
-    r = _replay(env, experts[env], tokenizers[family], fmt, cut=True)
+    r = _replay(env, experts[env], tokenizers[family], fmt, cut=True, reuse_cache=reuse_cache)
     assert r.n_cut >= 3, "too few contexts are long enough to be cut"
     _assert_replayed(r)
 

@@ -1,7 +1,8 @@
 """The ReAct agent: prompt, batched generation with stop strings, action parsing, the env loop.
 
-Many episodes run in lockstep: at every turn one batched ``generate`` call (left padding, KV
-cache) serves all unfinished episodes. The text the model sees is exactly what the trajectory's
+Many episodes run in lockstep: at every turn one batched call serves all unfinished episodes, and
+``HFPolicy`` keeps each episode's KV cache between turns so it prefills only what is new
+(``decoding``). The text the model sees is exactly what the trajectory's
 format renders (``formats/``), so collection, training and evaluation share one prompt format.
 ``Episode`` is the one turn logic and trajectory builder: the model loop here, ``expert_episode``
 and ``agentdistill play`` (a person typing the turns) all step through it.
@@ -9,9 +10,10 @@ and ``agentdistill play`` (a person typing the turns) all step through it.
     records = run_episodes("alfworld", task_ids, HFPolicy(model, tok, AgentConfig()))
 """
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,12 +21,15 @@ from typing import Any, Protocol
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from agentdistill.decoding import TurnDecoder, token_picker, unsupported
 from agentdistill.envs import AgentEnv, StepResult, make_env
 from agentdistill.formats import TrajectoryFormat, get_format
 from agentdistill.masks import context_ids, piece_encoder
 from agentdistill.trajectory import Span, Step, Trajectory
 
 logger = logging.getLogger(__name__)
+
+_EPISODE_KEYS = itertools.count()  # Context.key of each episode run_episodes runs
 
 
 @dataclass
@@ -36,9 +41,11 @@ class AgentConfig:
         temperature: 0 = greedy; > 0 samples (seeded by ``seed``).
         top_p: nucleus sampling threshold when sampling.
         seed: torch seed for sampling.
-        batch_size: most episodes in one ``generate`` call.
+        batch_size: most episodes in one batch.
         max_context: longest input in tokens (default: the model's ``max_position_embeddings``);
             longer histories are cut from the left, keeping the instruction and task.
+        reuse_cache: keep each episode's KV cache between turns and prefill only its new tokens
+            (``decoding``; same tokens as without); off: every turn re-reads the whole context.
     """
 
     max_new_tokens: int = 96
@@ -47,6 +54,7 @@ class AgentConfig:
     seed: int = 0
     batch_size: int = 32
     max_context: int | None = None
+    reuse_cache: bool = True
 
 
 @dataclass
@@ -65,11 +73,13 @@ class Context:
 
     text: str
     spans: tuple[Span, ...] = ()
+    key: Hashable | None = None  # the episode it continues: a policy may keep state (a KV cache) per key
 
 
 class Policy(Protocol):
     """What the agent loop asks of a model. A policy with a ``tokenizer`` attribute gets its contexts
-    rendered with that tokenizer's chat template (chat format), exactly as training renders them."""
+    rendered with that tokenizer's chat template (chat format), exactly as training renders them; one
+    with a ``release(key)`` method is told when the episode of ``Context.key`` ends."""
 
     def generate(self, contexts: Sequence[Context], fmt: TrajectoryFormat) -> list[Generation]:
         """Continue every context for one turn; each text is cut where ``fmt.turn_end`` says the turn ends."""
@@ -96,17 +106,30 @@ class _TurnEnd(StoppingCriteria):
 
 
 class HFPolicy:
-    """A Hugging Face causal LM as a policy: batched, left-padded ``generate`` with stop strings.
+    """A Hugging Face causal LM as a policy: batched generation with stop strings.
 
     Contexts are encoded as training encodes transcripts (``masks.context_ids``: cut at span
     boundaries, left-cut like ``truncation="left"``), and generated ids are decoded as the
-    continuation they are.
+    continuation they are. With ``reuse_cache`` (and a model ``decoding.unsupported`` accepts),
+    each keyed episode's KV cache is kept between turns (``decoding.TurnDecoder``); else every turn
+    is one left-padded ``generate`` call.
     """
 
     def __init__(self, model: Any, tokenizer: Any, cfg: AgentConfig | None = None) -> None:
         self.model, self.tok, self.cfg = model.eval(), tokenizer, cfg or AgentConfig()
         self.max_context = self.cfg.max_context or getattr(model.config, "max_position_embeddings", 2048)
+        self.pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
         self.generator_seeded = False
+        self.turns: TurnDecoder | None = None
+        if self.cfg.reuse_cache:
+            if why := unsupported(model, self.max_context):
+                logger.info("no KV cache reuse between turns: %s", why)
+            else:
+                pick = token_picker(self.cfg.temperature, self.cfg.top_p, self.cfg.seed, model)
+                device = next(model.parameters()).device
+                # kept caches may fill half the GPU memory free now; the rest is each batch's working memory
+                budget = torch.cuda.mem_get_info(device)[0] // 2 if device.type == "cuda" else None
+                self.turns = TurnDecoder(model, self.cfg.max_new_tokens, self.pad, self.tok.eos_token_id, pick, budget)
 
     @classmethod
     def from_pretrained(
@@ -129,38 +152,57 @@ class HFPolicy:
         """The ids fed to the model for ``context``: room is left for ``max_new_tokens``."""
         return context_ids(context.text, context.spans, self.tok, self.max_context - self.cfg.max_new_tokens)
 
-    @torch.no_grad()
+    def release(self, key: Hashable) -> None:
+        """The episode of ``key`` ended: drop its KV cache."""
+        if self.turns is not None:
+            self.turns.release(key)
+
     def generate(self, contexts: Sequence[Context], fmt: TrajectoryFormat) -> list[Generation]:
+        decoder = piece_encoder(self.tok)
+        ids = [self.encode(c) for c in contexts]
+        # rows of similar length share a batch: less padding
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i])) if self.turns else range(len(ids))
+        out: list[Generation | None] = [None] * len(ids)
+        for a in range(0, len(ids), self.cfg.batch_size):
+            batch = order[a : a + self.cfg.batch_size]
+            if self.turns is not None:
+                rows = self.turns.decode(
+                    [contexts[i].key for i in batch],
+                    [ids[i] for i in batch],
+                    lambda g: fmt.turn_end(decoder.decode(g)) is not None,
+                )
+            else:
+                rows = self._generate([ids[i] for i in batch], fmt)
+            for i, row in zip(batch, rows, strict=True):
+                n = len(row)
+                while n and row[n - 1] == self.pad:
+                    n -= 1  # generate pads finished sequences to the batch's longest generation
+                out[i] = Generation(cut_turn(decoder.decode(row[:n]), fmt), n)
+        return out
+
+    @torch.no_grad()
+    def _generate(self, batch: list[list[int]], fmt: TrajectoryFormat) -> list[list[int]]:
+        """Generated ids of each context from one left-padded ``generate`` call (no cache kept)."""
         cfg = self.cfg
         if not self.generator_seeded:
             torch.manual_seed(cfg.seed)
             self.generator_seeded = True
-        out: list[Generation] = []
         device = next(self.model.parameters()).device
-        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
-        decoder = piece_encoder(self.tok)
-        for i in range(0, len(contexts), cfg.batch_size):
-            batch = [self.encode(c) for c in contexts[i : i + cfg.batch_size]]
-            width = max(len(b) for b in batch)
-            ids = torch.tensor([[pad] * (width - len(b)) + b for b in batch], device=device)
-            attn = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
-            kwargs: dict[str, Any] = {"do_sample": cfg.temperature > 0, "max_new_tokens": cfg.max_new_tokens}
-            if cfg.temperature > 0:
-                kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
-            gen = self.model.generate(
-                input_ids=ids,
-                attention_mask=attn,
-                pad_token_id=pad,
-                stopping_criteria=StoppingCriteriaList([_TurnEnd(fmt, decoder.decode, width)]),
-                eos_token_id=self.tok.eos_token_id,
-                **kwargs,
-            )[:, width:]
-            for row in gen.tolist():
-                n = len(row)
-                while n and row[n - 1] == pad:
-                    n -= 1  # finished sequences are padded to the batch's longest generation
-                out.append(Generation(cut_turn(decoder.decode(row[:n]), fmt), n))
-        return out
+        width = max(len(b) for b in batch)
+        ids = torch.tensor([[self.pad] * (width - len(b)) + b for b in batch], device=device)
+        attn = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch], device=device)
+        kwargs: dict[str, Any] = {"do_sample": cfg.temperature > 0, "max_new_tokens": cfg.max_new_tokens}
+        if cfg.temperature > 0:
+            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p)
+        gen = self.model.generate(
+            input_ids=ids,
+            attention_mask=attn,
+            pad_token_id=self.pad,
+            stopping_criteria=StoppingCriteriaList([_TurnEnd(fmt, piece_encoder(self.tok).decode, width)]),
+            eos_token_id=self.tok.eos_token_id,
+            **kwargs,
+        )
+        return gen[:, width:].tolist()
 
 
 @dataclass
@@ -296,27 +338,35 @@ def run_episodes(
     eps = [Episode.start(make_env(env_name, **(env_kwargs or {})), env_name, tid, max_steps) for tid in task_ids]
     fmt = get_format(fmt or eps[0].env.format) if eps else None
     tokenizer = getattr(policy, "tokenizer", None)  # chat: its template, as training renders with it
+    release = getattr(policy, "release", lambda key: None)
+    keys = {id(e): next(_EPISODE_KEYS) for e in eps}  # unique across runs that share a policy
     records: dict[str, EpisodeRecord] = {}
-    while active := [e for e in eps if not e.done]:
-        contexts = []
-        for e in active:
-            text, spans = fmt.open_turn(e.prompt, e.history(), tokenizer)  # rendered as training renders it
-            contexts.append(Context(text, tuple(spans)))
-        t = time.perf_counter()
-        gens = policy.generate(contexts, fmt)
-        dt = (time.perf_counter() - t) / len(active)
-        for e, g in zip(active, gens, strict=True):
-            e.gen_tokens += g.num_tokens
-            e.gen_seconds += dt
-            thought = e.take_turn(fmt, g.text, max_thinks)
-            if thought is not None:
-                e.reason_tokens += policy.count_tokens(thought)
-            if e.done:
-                e.t1 = time.perf_counter()
-                rec = _record(e, fmt)
-                records[e.task_id] = rec
-                if on_done:
-                    on_done(rec)
+    try:
+        while active := [e for e in eps if not e.done]:
+            contexts = []
+            for e in active:
+                text, spans = fmt.open_turn(e.prompt, e.history(), tokenizer)  # rendered as training renders it
+                contexts.append(Context(text, tuple(spans), keys[id(e)]))
+            t = time.perf_counter()
+            gens = policy.generate(contexts, fmt)
+            dt = (time.perf_counter() - t) / len(active)
+            for e, g in zip(active, gens, strict=True):
+                e.gen_tokens += g.num_tokens
+                e.gen_seconds += dt
+                thought = e.take_turn(fmt, g.text, max_thinks)
+                if thought is not None:
+                    e.reason_tokens += policy.count_tokens(thought)
+                if e.done:
+                    release(keys[id(e)])
+                    e.t1 = time.perf_counter()
+                    rec = _record(e, fmt)
+                    records[e.task_id] = rec
+                    if on_done:
+                        on_done(rec)
+    finally:
+        for e in eps:
+            if not e.done:
+                release(keys[id(e)])
     return [records[e.task_id] for e in eps]
 
 
