@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": ("rebuild a run's results table and plots from what is on disk", "agentdistill.report:main"),
     "prune": ("make a student from a teacher by keeping some of its layers (then distill it)", "cmd_prune"),
+    "make-games": (
+        "generate a seeded set of TextWorld or ALFWorld games offline (for --env textworld / alfworld-tw)",
+        "agentdistill.make_games:main",
+    ),
 }
 
 _COLORS = {"reason": "\033[36m", "act": "\033[33m"}  # cyan reasoning, yellow actions, plain context
@@ -207,7 +211,11 @@ def cmd_envs(argv: Sequence[str]) -> int:
 
     argparse.ArgumentParser(prog="agentdistill envs", description="List the embedded environments.").parse_args(argv)
     for name in ENVS:
-        env = make_env(name)
+        try:
+            env = make_env(name)
+        except ConfigError as e:  # a real engine without its package or games
+            print(f"{name:<9} not ready: {e}")
+            continue
         sizes = ", ".join(f"{k} {v}" for k, v in env.splits().items())
         print(f"{name:<9} format={env.format:<8} max_steps={env.max_steps:<3} splits: {sizes}")
         print(f"{'':<9} task types: {', '.join(env.task_types)}")

@@ -36,7 +36,7 @@ def episode_row(rec: EpisodeRecord) -> dict[str, Any]:
 def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
     """Run the episodes, write metrics and trajectories, return the metrics dict."""
     check_output_path(args.out)  # before the episodes, not after them
-    env_kwargs = CollectArgs(env=args.env, data=args.data, env_seed=args.env_seed).env_kwargs()
+    env_kwargs = CollectArgs(env=args.env, data=args.data, games=args.games, env_seed=args.env_seed).env_kwargs()
     env = make_env(args.env, **env_kwargs)
     tasks = env.task_ids(args.split)[: args.episodes]
     reference: dict[str, Trajectory] | None = None

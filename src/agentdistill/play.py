@@ -164,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", default="train", help="split whose first task is played without --task (train|dev|test)")
     p.add_argument("--env_seed", "--env-seed", type=int, default=0, help="seed that fixes the env's task sets")
     p.add_argument("--data", help="hotpotqa only: a HotPotQA distractor-format JSON file")
+    p.add_argument("--games", help="textworld / alfworld-tw only: the games (a folder, a glob)")
     a = p.parse_args(argv)
-    env_kwargs = CollectArgs(env=a.env, env_seed=a.env_seed, data=a.data).env_kwargs()
+    env_kwargs = CollectArgs(env=a.env, env_seed=a.env_seed, data=a.data, games=a.games).env_kwargs()
     play(a.env, a.task, _stdin_line, _stdout_write, split=a.split, env_kwargs=env_kwargs)
     return 0

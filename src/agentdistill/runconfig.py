@@ -126,6 +126,13 @@ def check_device_dtype(device: str, torch_dtype: str, flag: str = "--") -> None:
         raise ConfigError(f"{flag}torch_dtype {torch_dtype!r}: choose auto, float32, bfloat16 or float16")
 
 
+GAME_ENVS = ("textworld", "alfworld-tw")  # envs that play game files (--games)
+GAMES_HELP = (
+    "textworld / alfworld-tw only: the games, a folder, a glob or a comma-separated list "
+    "(alfworld-tw default: $ALFWORLD_DATA; make some with `agentdistill make-games`)."
+)
+
+
 @dataclass
 class AgentRun:
     """How a stage runs the agent on a split's tasks."""
@@ -181,7 +188,9 @@ class CollectSpec(CollectSettings):
 class CollectArgs(CollectSettings):
     """Options of ``agentdistill collect``."""
 
-    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    env: str = field(
+        default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa | textworld | alfworld-tw."}
+    )
     agent: str = field(
         default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
     )
@@ -189,6 +198,7 @@ class CollectArgs(CollectSettings):
     out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    games: str | None = field(default=None, metadata={"help": GAMES_HELP})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
@@ -202,6 +212,10 @@ class CollectArgs(CollectSettings):
             if self.env != "hotpotqa":
                 raise ConfigError(f"--data is only for --env hotpotqa; got --env {self.env}")
             kw["data"] = self.data
+        if self.games:
+            if self.env not in GAME_ENVS:
+                raise ConfigError(f"--games is only for --env {' or '.join(GAME_ENVS)}; got --env {self.env}")
+            kw["games"] = self.games
         return kw
 
 
@@ -236,13 +250,16 @@ class EvalArgs(EvalSettings):
     """Options of ``agentdistill evaluate``."""
 
     model: str = field(default="", metadata={"help": "Model directory or hub name to run as the agent."})
-    env: str = field(default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa."})
+    env: str = field(
+        default="alfworld", metadata={"help": "Environment: alfworld | webshop | hotpotqa | textworld | alfworld-tw."}
+    )
     reference: str | None = field(
         default=None, metadata={"help": "Teacher trajectories (same task ids) for CoT match."}
     )
     out: str = field(default="metrics.json", metadata={"help": "Metrics JSON; trajectories go beside it."})
     env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
     data: str | None = field(default=None, metadata={"help": "hotpotqa only: a HotPotQA distractor-format JSON file."})
+    games: str | None = field(default=None, metadata={"help": GAMES_HELP})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)

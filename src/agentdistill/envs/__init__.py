@@ -10,6 +10,9 @@ ENVS: dict[str, str] = {
     "alfworld": "agentdistill.envs.alfworld.env:AlfWorldEnv",
     "webshop": "agentdistill.envs.webshop.env:WebShopEnv",
     "hotpotqa": "agentdistill.envs.hotpotqa.env:HotpotQAEnv",
+    # real engines over game files (optional extras; they need --games)
+    "textworld": "agentdistill.envs.textworld.env:TextWorldEnv",
+    "alfworld-tw": "agentdistill.envs.alfworld_tw.env:AlfworldTWEnv",
 }
 
 
