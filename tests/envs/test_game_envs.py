@@ -11,7 +11,7 @@ from agentdistill.cli import main
 from agentdistill.envs import make_env
 from agentdistill.envs.alfworld_tw.engine import to_engine, to_speech
 from agentdistill.envs.alfworld_tw.env import alfworld_games, to_speech_plan
-from agentdistill.envs.textworld.engine import GameEpisode, clean_feedback
+from agentdistill.envs.textworld.engine import GameEpisode, clean_feedback, safe_command
 from agentdistill.envs.textworld.env import textworld_games
 from agentdistill.envs.textworld.games import find_games
 from agentdistill.errors import ConfigError, MissingExtraError
@@ -129,6 +129,11 @@ JERICHO_END = (
 )
 
 
+def test_safe_command_keeps_what_the_interpreter_can_take():
+    assert safe_command(" take\x00 key\\help\n") == "take keyhelp"
+    assert safe_command("é😀" + "x" * 300) == "x" * 200
+
+
 def test_clean_feedback_drops_prompt_status_and_blank_lines():
     assert (
         clean_feedback(JERICHO_FEEDBACK) == "-= Spare Room =-\nYou are in a spare room.\nThere is an exit to the east."
@@ -173,11 +178,12 @@ def test_game_episode_steps_thinks_flags_invalid_and_ends():
     assert ep.step("think: x").observation == "OK." and ep.steps == 0
     res = ep.step("dance")
     assert (res.observation, res.info["invalid"], res.done, ep.steps) == ("You did 1 thing(s).", True, False, 1)
-    assert ep.step("Go East").info["invalid"] is False  # the engine's case does not matter
+    assert ep.step("quit").observation == "Nothing happens." and game.moves == 1  # never sent
+    assert ep.step("Go\x00 East\\").info["invalid"] is False  # the engine's case does not matter; NUL, \\ dropped
     res = ep.step("take key")
     assert res.done and res.reward == 1.0 and res.info["won"] and game.closed
     assert ep.step("look").observation == "Nothing happens."
-    assert ep.result() == {"success": True, "reward": 1.0, "steps": 3}
+    assert ep.result() == {"success": True, "reward": 1.0, "steps": 4}
 
 
 def test_expert_states_its_plan_once_and_again_only_when_it_changes():

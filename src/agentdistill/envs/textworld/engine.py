@@ -13,6 +13,8 @@ from typing import Any
 from agentdistill.envs.base import StepResult
 
 NOTHING_HAPPENS = "Nothing happens."
+MAX_COMMAND = 200
+_META = {"quit", "q", "restart", "restore", "save", "undo", "script", "unscript", "transcript", "noscript"}
 _RESTART = re.compile(r"would you like to restart", re.IGNORECASE)
 
 
@@ -30,6 +32,15 @@ def clean_feedback(text: str) -> str:
         if line and not _RESTART.search(line):
             lines.append(line)
     return "\n".join(lines)
+
+
+def safe_command(action: str) -> str:
+    """A command the interpreter can take whatever a model wrote: printable ASCII only, no backslash, at most
+    ``MAX_COMMAND`` characters. A NUL kills the z-machine interpreter (segfault), a character of several
+    bytes cut by its input buffer breaks its output's decoding, and ``\\help``-style lines are frotz's own
+    meta-commands, not the game's; no game command needs any of them."""
+    kept = "".join(ch for ch in action if ch.isascii() and ch.isprintable() and ch != "\\")
+    return kept.strip()[:MAX_COMMAND]
 
 
 def plan_thought(plan: Sequence[str], first: bool) -> str:
@@ -76,15 +87,17 @@ class GameEpisode:
         return self.won or bool(self.state.get("lost")) or self.steps >= self.max_steps
 
     def step(self, action: str) -> StepResult:
-        action = action.strip()
+        action = safe_command(action)
         if action.lower().startswith("think:"):
             return StepResult("OK.", 0.0, self.done, {"think": True})
         if self.done:
             return StepResult(NOTHING_HAPPENS, self.reward(), True, {"invalid": True, "won": self.won})
         admissible = self.state.get("admissible_commands")
         invalid = admissible is not None and action.lower() not in {c.lower() for c in admissible}
-        self.state, _, _ = self.game.step(action)
         self.steps += 1
+        if action.lower().split(" ")[0] in _META:  # the interpreter's own commands: not part of a task
+            return StepResult(NOTHING_HAPPENS, self.reward(), self.done, {"invalid": True, "won": False})
+        self.state, _, _ = self.game.step(action)
         obs = self.observe(self.state) or NOTHING_HAPPENS
         if self.done:
             self.close()
