@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from agentdistill.errors import ConfigError
+from agentdistill.errors import ConfigError, require_extra
 from agentdistill.files import atomic_write_json
 
 MANIFEST = "make-games.json"
@@ -59,6 +59,12 @@ def make_games(env: str, out: str | Path, count: int, seed: int, options: object
     """
     if count < 1:
         raise ConfigError(f"--count must be >= 1; got {count}")
+    # the packages first, so a missing one is an error before any folder is made
+    if env == "textworld":
+        require_extra("textworld", "textworld", "make-games --env textworld")
+    else:
+        require_extra("alfworld.gen.constants", "alfworld", "make-games --env alfworld-tw")
+        require_extra("fast_downward", "alfworld", "make-games --env alfworld-tw (its planner checks every game)")
     out = Path(out)
     record = {"env": env, "seed": seed, "options": dataclasses.asdict(options)}
     manifest = out / MANIFEST

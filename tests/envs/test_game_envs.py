@@ -96,16 +96,25 @@ def test_missing_games_and_bad_paths_are_one_line_config_errors(tmp_path, monkey
         textworld_games(str(tmp_path))
 
 
-def test_missing_package_names_the_extra(tmp_path, monkeypatch):
+def test_missing_package_names_the_extra(tmp_path, monkeypatch, capsys):
     _touch(tmp_path, "g.z8", "g.json")
     monkeypatch.setitem(sys.modules, "textworld", None)  # as if not installed
     with pytest.raises(
         MissingExtraError, match=r"--env textworld needs `textworld`.*pip install 'agentdistill\[textworld\]'"
     ):
         make_env("textworld", games=str(tmp_path))
-    monkeypatch.setitem(sys.modules, "alfworld", None)
+    assert main(["make-games", "--out", str(tmp_path / "new"), "--count", "2"]) == 2
+    assert not (tmp_path / "new").exists()  # nothing made before the check
+    for name in ("alfworld", "alfworld.gen.constants", "alfworld.agents.environment.alfred_tw_env"):
+        monkeypatch.setitem(sys.modules, name, None)  # even where another test imported them
     with pytest.raises(MissingExtraError, match=r"pip install 'agentdistill\[alfworld\]'"):
         make_env("alfworld-tw", games=str(tmp_path))
+    assert main(["make-games", "--env", "alfworld-tw", "--out", str(tmp_path / "new"), "--count", "2"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "error: make-games --env textworld needs `textworld`; install it with `pip install 'agentdistill[textworld]'`",
+        "error: make-games --env alfworld-tw needs `alfworld`; install it with `pip install 'agentdistill[alfworld]'`",
+    ]
 
 
 def test_cli_games_flag_only_for_game_envs(tmp_path, capsys):
