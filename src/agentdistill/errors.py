@@ -3,7 +3,9 @@
 Everything else that escapes is a bug and keeps its traceback.
 """
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 
 class AgentDistillError(Exception):
@@ -35,8 +37,16 @@ class VocabMismatchError(AgentDistillError):
     """Teacher and student tokenizers do not share a vocabulary."""
 
 
-class MissingExtraError(AgentDistillError):
+class MissingExtraError(ConfigError):
     """An optional dependency is not installed."""
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
         super().__init__(f"{feature} needs `{package}`; install it with `pip install 'agentdistill[{extra}]'`")
+
+
+def require_extra(module: str, extra: str, feature: str) -> ModuleType:
+    """Import an optional dependency, or raise ``MissingExtraError`` naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(module.split(".")[0], extra, feature) from None

@@ -167,9 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--questions", type=int, help=SOURCE_HELP["questions"])
     p.add_argument("--wiki", help=SOURCE_HELP["wiki"])
     p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
+    p.add_argument("--games", help=SOURCE_HELP["games"])
     a = p.parse_args(argv)
     env_kwargs = CollectArgs(
-        env=a.env, env_seed=a.env_seed, data=a.data, questions=a.questions, wiki=a.wiki, webshop_url=a.webshop_url
+        env=a.env,
+        env_seed=a.env_seed,
+        data=a.data,
+        questions=a.questions,
+        wiki=a.wiki,
+        webshop_url=a.webshop_url,
+        games=a.games,
     ).env_kwargs()
     play(a.env, a.task, _stdin_line, _stdout_write, split=a.split, env_kwargs=env_kwargs)
     return 0

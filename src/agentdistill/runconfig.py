@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentdistill.config import check_counts, check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
-from agentdistill.envs import SOURCE_HELP, source_kwargs
+from agentdistill.envs import ENVS, SOURCE_HELP, source_kwargs
 from agentdistill.errors import ConfigError
 
 # Each method is a set of DistillConfig overrides on the shared training options; all cells of a
@@ -182,7 +182,7 @@ class CollectSpec(CollectSettings):
 class CollectArgs(CollectSettings):
     """Options of ``agentdistill collect``."""
 
-    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENV_NAMES)}."})
+    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENVS)}."})
     agent: str = field(
         default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
     )
@@ -193,6 +193,7 @@ class CollectArgs(CollectSettings):
     questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
     wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
     webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
+    games: str | None = field(default=None, metadata={"help": SOURCE_HELP["games"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
@@ -202,7 +203,7 @@ class CollectArgs(CollectSettings):
         kw: dict = {"seed": self.env_seed}
         if self.train_size is not None:
             kw["train_size"] = self.train_size
-        return {**kw, **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url)}
+        return {**kw, **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url, self.games)}
 
 
 @dataclass
@@ -236,7 +237,7 @@ class EvalArgs(EvalSettings):
     """Options of ``agentdistill evaluate``."""
 
     model: str = field(default="", metadata={"help": "Model directory or hub name to run as the agent."})
-    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENV_NAMES)}."})
+    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENVS)}."})
     reference: str | None = field(
         default=None, metadata={"help": "Teacher trajectories (same task ids) for CoT match."}
     )
@@ -246,6 +247,7 @@ class EvalArgs(EvalSettings):
     questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
     wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
     webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
+    games: str | None = field(default=None, metadata={"help": SOURCE_HELP["games"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
@@ -254,7 +256,7 @@ class EvalArgs(EvalSettings):
     def env_kwargs(self) -> dict:
         return {
             "seed": self.env_seed,
-            **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url),
+            **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url, self.games),
         }
 
 

@@ -11,6 +11,9 @@ ENVS: dict[str, str] = {
     "webshop": "agentdistill.envs.webshop.env:WebShopEnv",
     "hotpotqa": "agentdistill.envs.hotpotqa.env:HotpotQAEnv",
     "webshop-http": "agentdistill.envs.webshop.http_env:WebShopHTTPEnv",
+    # real engines over game files (optional extras; they need --games)
+    "textworld": "agentdistill.envs.textworld.env:TextWorldEnv",
+    "alfworld-tw": "agentdistill.envs.alfworld_tw.env:AlfworldTWEnv",
 }
 
 
@@ -22,9 +25,13 @@ SOURCE_HELP: dict[str, str] = {
     "questions": "hotpotqa --data only: ReAct's shuffled evaluation questions in the test split (default 500).",
     "wiki": "hotpotqa --data only: a {title, text} JSON Lines Wikipedia dump every question searches (full wiki).",
     "webshop_url": "webshop-http only: the WebShop server, e.g. http://127.0.0.1:3000 (agentdistill serve-webshop).",
+    "games": "textworld / alfworld-tw only: the games, a folder, a glob or a comma-separated list "
+    "(alfworld-tw default: $ALFWORLD_DATA; make some with `agentdistill make-games`).",
 }
-_SOURCE_OF = {"data": ("hotpotqa", "data"), "questions": ("hotpotqa", "questions"), "wiki": ("hotpotqa", "wiki"),
-              "webshop_url": ("webshop-http", "url")}  # fmt: skip
+# flag -> (the envs it applies to, the make_env keyword)
+_SOURCE_OF = {"data": (("hotpotqa",), "data"), "questions": (("hotpotqa",), "questions"),
+              "wiki": (("hotpotqa",), "wiki"), "webshop_url": (("webshop-http",), "url"),
+              "games": (("textworld", "alfworld-tw"), "games")}  # fmt: skip
 
 
 def source_kwargs(
@@ -33,6 +40,7 @@ def source_kwargs(
     questions: int | None = None,
     wiki: str | None = None,
     webshop_url: str | None = None,
+    games: str | None = None,
 ) -> dict[str, Any]:
     """The ``make_env`` keyword arguments of the source flags that are set (``webshop_url`` -> ``url``).
 
@@ -40,11 +48,12 @@ def source_kwargs(
         ConfigError: a flag set for an env it does not apply to.
     """
     kw: dict[str, Any] = {}
-    for flag, value in (("data", data), ("questions", questions), ("wiki", wiki), ("webshop_url", webshop_url)):
+    flags = (("data", data), ("questions", questions), ("wiki", wiki), ("webshop_url", webshop_url), ("games", games))
+    for flag, value in flags:
         if value is not None:
-            for_env, key = _SOURCE_OF[flag]
-            if env != for_env:
-                raise ConfigError(f"--{flag} is only for --env {for_env}; got --env {env}")
+            for_envs, key = _SOURCE_OF[flag]
+            if env not in for_envs:
+                raise ConfigError(f"--{flag} is only for --env {' or '.join(for_envs)}; got --env {env}")
             kw[key] = value
     return kw
 

@@ -1,0 +1,1 @@
+"""The real ALFWorld engine (``--env alfworld-tw``) and offline game generation; needs ``agentdistill[alfworld]``."""

@@ -1,0 +1,1 @@
+"""TextWorld games (``--env textworld``) and the engine the real ALFWorld env shares; needs ``agentdistill[textworld]``."""
