@@ -218,6 +218,11 @@ def test_expert_plans_lazily_when_the_game_has_no_policy():
     assert calls == []  # stepping never plans
     assert ep.expert_step() == ("To solve the task, I need to go east, then take key.", "go east")
     assert calls == [1]
+    ep.step("Go East")
+    assert ep.expert_step() == (None, "take key") and calls == [1]  # on its plan: no planning
+    ep.step("go west")
+    ep.expert_step()
+    assert calls == [1, 1]  # off it: plans again
     walk = GameEpisode(FakeGame(with_policy=False), FakeGame(False).state(), 10, fallback_plan=["go east", "take key"])
     assert walk.expert_step()[1] == "go east"
 

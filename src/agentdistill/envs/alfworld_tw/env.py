@@ -141,9 +141,9 @@ class AlfworldTWEnv:
         state = game.reset()
 
         def replan() -> list[str]:
-            # the planner, from now on at every step (textworld's PddlEnv has no public call for one plan)
+            # the planner from the current state, once: what PddlEnv computes for ``policy_commands`` at every
+            # step when asked to (it has no public call for one plan)
             pddl = game.unwrapped
-            pddl.request_infos.policy_commands = True
             return list(pddl._pddl_state.replan(pddl._entity_infos))
 
         grammar = self.grammar

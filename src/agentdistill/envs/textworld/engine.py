@@ -59,7 +59,8 @@ class GameEpisode:
         observe: turns a ``GameState`` into the observation text (default: its cleaned feedback).
         fallback_plan: the expert's commands when the engine gives no plan (the game's walkthrough).
         replan: computes the engine's plan for the current state when the game was started without
-            ``policy_commands`` (planning can cost more than a step; only an expert pays for it).
+            ``policy_commands`` (planning can cost more than a step; only an expert pays for it, and only
+            at the start and after a command that left its plan).
     """
 
     def __init__(
@@ -77,6 +78,8 @@ class GameEpisode:
         self.replan = replan
         self.steps = 0
         self.announced: list[str] | None = None  # the rest of the plan the expert last stated
+        self.expected: str | None = None  # the command the expert last gave
+        self.last_action: str | None = None  # the command last sent to the game
 
     @property
     def won(self) -> bool:
@@ -95,6 +98,7 @@ class GameEpisode:
         admissible = self.state.get("admissible_commands")
         invalid = admissible is not None and action.lower() not in {c.lower() for c in admissible}
         self.steps += 1
+        self.last_action = action.lower()
         if action.lower().split(" ")[0] in _META:  # the interpreter's own commands: not part of a task
             return StepResult(NOTHING_HAPPENS, self.reward(), self.done, {"invalid": True, "won": False})
         self.state, _, _ = self.game.step(action)
@@ -107,7 +111,9 @@ class GameEpisode:
     def expert_step(self) -> tuple[str | None, str]:
         """The next command of the engine's plan, with a thought when the plan is new or has changed."""
         plan = self.state.get("policy_commands")
-        if plan is None and self.replan is not None:
+        if plan is None and self.announced and self.last_action == self.expected:
+            plan = self.announced  # the engine is deterministic: a plan followed step by step stays valid
+        elif plan is None and self.replan is not None:
             plan = self.replan()
         plan = list(plan or [])
         if not plan:
@@ -115,7 +121,7 @@ class GameEpisode:
         thought = None
         if plan != self.announced:
             thought = plan_thought(plan, first=self.announced is None)
-        self.announced = plan[1:]
+        self.announced, self.expected = plan[1:], plan[0].lower()
         return thought, plan[0]
 
     def reward(self) -> float:
