@@ -173,6 +173,8 @@ def test_sampling_is_seeded(tok):
 def test_models_the_decoder_cannot_drive_fall_back_to_generate(tok):
     model = _model(tok, "llama")
     assert unsupported(model, 512) is None
+    model.generation_config.suppress_tokens = []  # as some configs write "none"
+    assert unsupported(model, 512) is None
     model.generation_config.repetition_penalty = 1.3  # generate applies it, the decoder does not
     assert "repetition_penalty" in unsupported(model, 512)
     assert HFPolicy(model, tok, AgentConfig()).turns is None

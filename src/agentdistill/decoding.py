@@ -19,7 +19,8 @@ c - (E - L_i) (RoPE, GPT-2's absolute embeddings); pads are masked. Prefill runs
 with a similar number of new ids: a run whose longest row has M new ids feeds columns [E - M, E)
 with the columns before them as its past, so a row with fewer new ids recomputes a few cached ones
 and a shorter row gets left pads. A row that finishes saves its cache; once a quarter of the rows
-are done they leave the batch, so they stop costing attention.
+are done they leave the batch, so they stop costing attention. Kept caches can be capped in bytes
+(least recently used dropped first: their episodes start afresh).
 
 The model is driven by plain ``forward(input_ids, attention_mask, position_ids, cache)`` calls through
 the ``Cache(layers=...)`` API of transformers >= 4.56; ``unsupported`` says when that does not apply
@@ -44,10 +45,10 @@ _PROCESSORS: dict[str, tuple[Any, ...]] = {
     "repetition_penalty": (None, 1.0),
     "encoder_repetition_penalty": (None, 1.0),
     "no_repeat_ngram_size": (None, 0),
-    "bad_words_ids": (None,),
-    "sequence_bias": (None,),
-    "suppress_tokens": (None,),
-    "begin_suppress_tokens": (None,),
+    "bad_words_ids": (None, []),
+    "sequence_bias": (None, {}),
+    "suppress_tokens": (None, []),
+    "begin_suppress_tokens": (None, []),
     "min_length": (None, 0),
     "min_new_tokens": (None, 0),
     "forced_bos_token_id": (None,),
