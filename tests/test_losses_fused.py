@@ -241,10 +241,11 @@ def _examples(tok, n=4, length=40, seed=0):
         {"loss": "sad", "teacher_signal": "cached", "divergence": "fkl", "temperature": 2.0},
     ],
 )
-def test_trainer_fused_equals_checkpointed(tmp_path, tok, tiny_models, cfg):
+def test_trainer_fused_equals_checkpointed(tmp_path, tok, tiny_models, cfg, monkeypatch):
     from agentdistill.teacher_cache import build_cache
     from agentdistill.trainer import DistillConfig, DistillTrainer
 
+    monkeypatch.setattr("agentdistill.trainer.teacher_dtype", lambda choice, device: torch.float64)
     teacher, student = tiny_models
     examples = _examples(tok)
     cache = None

@@ -7,8 +7,10 @@ gradient synchronisation hooks still fire, and captures the decoder output with 
 while asking the head for a single position (``logits_to_keep=1``).
 """
 
+import functools
 import inspect
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,56 @@ def _native_bf16() -> bool:
         return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     except TypeError:  # torch < 2.3 has no emulation flag
         return bool(torch.cuda.is_bf16_supported())
+
+
+BF16_MIN_SPEEDUP = 1.5  # what a bf16 teacher must buy for the bf16 rounding of its logits
+
+
+@functools.cache
+def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float:
+    """How many times faster an ``n × n`` bfloat16 matmul runs than a float32 one on this CPU (best of ``repeats``).
+
+    Measured, not read from CPU flags, since what counts is whether torch's kernels use them:
+    about 2.4 on a 2-core EPYC with AVX-512 BF16, about 0.01 on one without native bf16 (where a
+    slow first bf16 run ends the probe at once). Runs once per process.
+    """
+
+    def best(dtype: torch.dtype, runs: int) -> float:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - t)
+        return min(times[1:] or times)
+
+    fp32 = best(torch.float32, repeats + 1)
+    first = best(torch.bfloat16, 1)  # includes the warm-up
+    if first > 4 * fp32:
+        return fp32 / first
+    return fp32 / best(torch.bfloat16, repeats + 1)
+
+
+def teacher_dtype(choice: str, device: torch.device | str) -> torch.dtype:
+    """The dtype the teacher runs in for ``--teacher_dtype``.
+
+    ``auto``: bfloat16 where bf16 matmuls are fast (a CUDA device that computes in bf16 natively, a
+    CPU where ``cpu_bf16_speedup() >= BF16_MIN_SPEEDUP``), float32 elsewhere. Only the teacher's
+    forward changes: its logits carry bf16 rounding, and the loss is still computed in float32.
+    """
+    if choice != "auto":
+        return getattr(torch, choice)
+    device = torch.device(device)
+    if device.type == "cuda":
+        fast, why = _native_bf16(), "native bf16" if _native_bf16() else "no native bf16"
+    elif device.type == "cpu":
+        speedup = cpu_bf16_speedup()
+        fast, why = speedup >= BF16_MIN_SPEEDUP, f"a bf16 matmul runs {speedup:.2f}x float32 here"
+    else:
+        fast, why = False, f"not measured on {device.type}"
+    dtype = torch.bfloat16 if fast else torch.float32
+    logger.info("--teacher_dtype auto: the teacher runs in %s (%s)", str(dtype).removeprefix("torch."), why)
+    return dtype
 
 
 def load_agent_model(name_or_path: str | Path, device: str = "auto", torch_dtype: str = "auto") -> Any:

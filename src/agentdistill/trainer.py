@@ -31,7 +31,7 @@ from agentdistill.losses import (
     span_loss_sums,
     span_weights,
 )
-from agentdistill.modeling import final_hidden, output_head
+from agentdistill.modeling import final_hidden, output_head, teacher_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class DistillConfig(TrainingArguments):
 
     Groups: loss (``loss``, ``divergence``, ``beta``, ``temperature``, ``lambda_reason``,
     ``lambda_act``, ``normalize``, ``loss_chunk_size``, ``fused_loss``); teacher signal (``teacher_signal``,
-    ``cache_topk``, ``teacher_cache``); curriculum (``curriculum``,
+    ``cache_topk``, ``teacher_cache``, ``teacher_dtype``); curriculum (``curriculum``,
     ``curriculum_weights``, ``num_buckets``); data (``max_length``, ``truncation``).
 
     Note: differs from ``TrainingArguments`` in ``learning_rate`` (1e-4), ``logging_steps`` (10),
@@ -104,6 +104,14 @@ class DistillConfig(TrainingArguments):
             "reused when it matches the data, teacher, --cache_topk and --temperature."
         },
     )
+    teacher_dtype: Literal["auto", "float32", "bfloat16"] = field(
+        default="auto",
+        metadata={
+            "help": "dtype of the teacher's forward (live, and when building the cache): auto = bfloat16 where a bf16 "
+            "matmul measured at start-up is >= 1.5x float32 (CPUs with AVX-512 BF16/AMX) or the GPU computes in bf16 "
+            "natively, else float32. Its logits then carry bf16 rounding; the loss stays float32."
+        },
+    )
     # curriculum
     curriculum: Literal["sorted", "buckets", "none"] = field(
         default="sorted",
@@ -159,6 +167,8 @@ class DistillConfig(TrainingArguments):
             raise ConfigError(f"--teacher_signal {self.teacher_signal}: choose live or cached")
         if self.teacher_signal == "cached" and self.loss == "sft":
             raise ConfigError("--teacher_signal cached has nothing to cache with --loss sft (it uses no teacher)")
+        if self.teacher_dtype not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"--teacher_dtype {self.teacher_dtype}: choose auto, float32 or bfloat16")
         if self.cache_topk < 1:
             raise ConfigError(f"--cache_topk must be >= 1; got {self.cache_topk}")
         self.weights()  # validates --curriculum_weights
@@ -261,9 +271,9 @@ class DistillTrainer(Trainer):
     Args:
         model: the student.
         args: a ``DistillConfig``.
-        teacher: the frozen teacher (``None`` for ``loss="sft"`` and for ``teacher_signal="cached"``, whose
-            batches carry the cached rows: ``EncodedDataset(examples, teacher_cache=...)``; a teacher
-            passed then is not kept).
+        teacher: the frozen teacher, moved to the device and ``--teacher_dtype`` in place (``None`` for
+            ``loss="sft"`` and for ``teacher_signal="cached"``, whose batches carry the cached rows:
+            ``EncodedDataset(examples, teacher_cache=...)``; a teacher passed then is not kept).
         curriculum_scores: complexity per training example (``None``: dataset order is shuffled).
         **kwargs: passed to ``Trainer`` (``train_dataset``, ``data_collator``, ``processing_class``...).
     """
@@ -291,7 +301,8 @@ class DistillTrainer(Trainer):
         if teacher is not None and not live and args.loss != "sft":
             logger.warning("--teacher_signal cached: the teacher model passed to the trainer is not used")
         if teacher is not None and live:
-            self.teacher = teacher.to(self.args.device).eval()
+            dtype = teacher_dtype(args.teacher_dtype, self.args.device)
+            self.teacher = teacher.to(self.args.device, dtype=dtype).eval()
             self.teacher.requires_grad_(False)
         self.curriculum_scores = curriculum_scores
         self.loss_is_scaled_for_ga = True  # we divide by the global count of the accumulated batch ourselves
