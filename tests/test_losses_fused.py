@@ -101,6 +101,39 @@ def test_fused_chunking_and_float32(n, chunk_size, kind):
     _check(out, *_reference(ref.div, w, params), params, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["fkl", "rkl", "jsd", "srkl"])
+def test_fused_topk_student_tail_far_below_float32(kind):
+    """A student that leaves ~1e-20 or ~1e-50 of its mass outside the cached ids (below float32's range):
+    its tail is summed in log space. float64: the checkpointed path's loss and gradients; float32: as
+    close to those as the checkpointed path in float32 is."""
+    n, v, k = 6, 40, 5
+    ids, logprobs, tail = topk_from_logits(torch.randn(n, v, dtype=torch.float64), k)
+    head = torch.full((v, 8), -120.0, dtype=torch.float64)  # row i reads column i: a gap of 120, ~1e-52 per token
+    for row in range(n):
+        head[ids[row], row] = torch.randn(k, dtype=torch.float64)
+    head[:, 1] = torch.where(head[:, 1] == -120.0, -46.0, head[:, 1])  # row 1: ~1e-20 per token
+    head[:, 2] = torch.where(head[:, 2] == -120.0, -2.0, head[:, 2])  # row 2: an ordinary tail
+    w = torch.rand(n, dtype=torch.float64)
+
+    def run(fused, dtype):
+        hidden, weight = torch.eye(n, 8, dtype=dtype).requires_grad_(), head.to(dtype).requires_grad_()
+        lp, tl = logprobs.to(dtype), tail.to(dtype)
+        if fused:
+            out = fused_kd_topk(hidden, weight, ids, lp, tl, w.to(dtype), kind, 0.5)
+            loss = out.loss
+        else:
+            out = chunked_kd_topk(hidden, weight, ids, lp, tl, kind, 0.5)
+            loss = (w.to(dtype) * out.div).sum()
+        assert torch.isfinite(out.div).all()
+        return [loss, *torch.autograd.grad(loss, [hidden, weight])]
+
+    truth = run(False, torch.float64)
+    for got, want in zip(run(True, torch.float64), truth, strict=True):
+        assert_close(got, want)
+    for fused32, chunked32, want in zip(run(True, torch.float32), run(False, torch.float32), truth, strict=True):
+        assert (fused32.double() - want).abs().max() <= 1.5 * (chunked32.double() - want).abs().max() + 1e-9
+
+
 def test_upstream_gradient_scales_every_gradient():
     hidden, weight, bias = _problem(5)
     t_logits = torch.randn(5, 13, dtype=torch.float64)

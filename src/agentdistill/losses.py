@@ -391,7 +391,11 @@ def _weighted_grad(a: Tensor, s: Tensor, sum_a: Tensor, w: Tensor, temperature: 
 def _fkl_rows(
     logits: Tensor, log_t: Tensor, w: Tensor, temperature: float, need_grad: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """Forward KL and its weighted gradient in few passes over (n, V): the default divergence's fast path."""
+    """Forward KL and its weighted gradient w·(s − t)/τ in few passes over (n, V): the default's fast path.
+
+    D is computed exactly as ``_kl`` computes it (so it is bit-for-bit the checkpointed path's); the
+    gradient takes Σ_v t_v = 1 rather than summing it.
+    """
     log_s = _log_softmax(logits, temperature)
     t = log_t.exp()
     terms = (log_t - log_s).mul_(t)
@@ -401,8 +405,8 @@ def _fkl_rows(
     if not need_grad:
         return div, None
     del terms
-    sum_a = -t.sum(-1, keepdim=True)  # a = ∂D/∂log_s = −t
-    return div, _weighted_grad(t.neg_(), log_s.exp_(), sum_a, w, temperature)
+    scale = (w / temperature).unsqueeze(-1)
+    return div, t.mul_(-scale).addcmul_(log_s.exp_(), scale)
 
 
 def _rows(
@@ -421,6 +425,7 @@ def _rows(
 
 def _topk_rows(
     logits: Tensor,
+    top1: Tensor,
     ids: Tensor,
     log_t: Tensor,
     w: Tensor,
@@ -431,27 +436,40 @@ def _topk_rows(
 ) -> tuple[Tensor, Tensor | None]:
     """``_rows`` against K cached teacher bins and a tail bin: ``log_t`` is ``(n, K + 1)``.
 
-    The student's tail bin is the sum of its probabilities outside ``ids`` (exact, not 1 − Σ top-k).
-    Its gradient goes back to the vocabulary as autograd would take it: a cached token's bin is its
-    own log-prob, and the tail's a spreads over the other tokens as a_tail·s_v / s_tail.
+    One softmax over the vocabulary; the student's log-probs at ``ids`` are z − log Σ exp z with the
+    normaliser taken from its top-1 token (whose probability is ≥ 1/V), so they never underflow. Its
+    tail mass is the sum of its probabilities outside ``ids`` (zeroed in place: exact, no cancelling
+    1 − Σ top-k), and the logsumexp of their log-probs where that sum is within 8 orders of magnitude
+    of underflowing. The tail bin's gradient goes back to the vocabulary as autograd would take it:
+    a_tail·s_v / s_tail on each token v outside ``ids``.
     """
-    log_s_full = _log_softmax(logits, temperature)
-    s = log_s_full.exp()  # (n, V)
-    s_rest = s.scatter(-1, ids, 0.0)
-    rest = s_rest.sum(-1, keepdim=True)  # (n, 1), exactly 0 when the ids cover the vocabulary
-    log_s = torch.cat([log_s_full.gather(-1, ids), rest.log()], dim=-1)  # (n, K + 1)
-    del log_s_full
+    z = logits / temperature if temperature != 1 else logits
+    s = torch.softmax(z, dim=-1)  # (n, V)
+    top = top1.unsqueeze(-1)
+    lse = z.gather(-1, top) - s.gather(-1, top).log()  # (n, 1)
+    s_k = s.gather(-1, ids)
+    tail = s.scatter_(-1, ids, 0.0).sum(-1, keepdim=True)  # s is now 0 at ids; exactly 0 when K = V
+    log_tail = tail.log()
+    tiny = torch.finfo(s.dtype).tiny * 1e8
+    exact = (tail < tiny).squeeze(-1).nonzero().squeeze(-1) if ids.shape[-1] < s.shape[-1] else ids[:0, 0]
+    if exact.numel():  # rows whose tail would underflow: in log space
+        log_rest = z[exact].scatter(-1, ids[exact], _NEG_INF) - lse[exact]  # (m, V), -inf at ids
+        log_tail[exact] = _logsumexp(log_rest).unsqueeze(-1)
+    log_s = torch.cat([z.gather(-1, ids) - lse, log_tail], dim=-1)  # (n, K + 1)
     div = DIVERGENCES[kind](log_s, log_t, beta)
     if not need_grad:
         return div, None
     a = _D_LOG_S[kind](log_s, log_t, beta)  # (n, K + 1)
     scale = (w / temperature).unsqueeze(-1)
-    # w·a_tail/(τ·s_tail) per row, in float64 and clamped: s_v ≤ s_tail keeps each product finite
-    spread = torch.where(rest > 0, a[:, -1:].double() * scale.double() / rest.double(), 0.0)
-    big = torch.finfo(s.dtype).max
-    g = s_rest.mul_(spread.clamp_(-big, big).to(s.dtype))
-    g.scatter_(-1, ids, a[:, :-1] * scale)
-    return div, g.addcmul_(s, a.sum(-1, keepdim=True) * scale, value=-1)
+    sum_a = a.sum(-1, keepdim=True)
+    a_tail = a[:, -1:]
+    # tokens outside ids: s_v·(a_tail/s_tail − Σa)·w/τ
+    spread = torch.where(tail > 0, a_tail / tail.clamp_min(tiny), 0.0)
+    g = s.mul_((spread - sum_a) * scale)
+    if exact.numel():  # a_tail·exp(log s_v − log s_tail) − s_v·Σa, as autograd takes it
+        g_exact = (log_rest - log_tail[exact]).exp_().mul_(a_tail[exact])
+        g[exact] = g_exact.sub_(log_rest.exp_().mul_(sum_a[exact])).mul_(scale[exact])
+    return div, g.scatter_(-1, ids, (a[:, :-1] - s_k * sum_a) * scale)
 
 
 class FusedOut(NamedTuple):
@@ -463,8 +481,9 @@ class FusedOut(NamedTuple):
     teacher_top1: Tensor
 
 
-# (student logits (n, V), start, end, row weights (n,), need_grad) -> (D (n,), w·∂D/∂logits or None, teacher top-1 or None)
-RowFn = Callable[[Tensor, int, int, Tensor, bool], tuple[Tensor, Tensor | None, Tensor | None]]
+# (student logits (n, V), start, end, row weights (n,), student top-1 (n,), need_grad)
+#   -> (D (n,), w·∂D/∂logits (n, V) or None, teacher top-1 (n,) or None)
+RowFn = Callable[[Tensor, int, int, Tensor, Tensor, bool], tuple[Tensor, Tensor | None, Tensor | None]]
 
 
 class _FusedHeadLoss(torch.autograd.Function):
@@ -501,8 +520,8 @@ class _FusedHeadLoss(torch.autograd.Function):
             end = min(start + chunk_size, n)
             h, w = hidden[start:end], w_all[start:end]
             logits = F.linear(h, weight, bias)
-            s_top1[start:end] = logits.argmax(-1)
-            d, g, t1 = row_fn(logits.to(dtype), start, end, w, need_grad)
+            top1 = s_top1[start:end] = logits.argmax(-1)
+            d, g, t1 = row_fn(logits.to(dtype), start, end, w, top1, need_grad)
             div[start:end] = d
             if t1 is not None:
                 t_top1[start:end] = t1
@@ -580,7 +599,7 @@ def fused_kd(
     _check(kind, beta, temperature)
 
     def row_fn(
-        logits: Tensor, start: int, end: int, w: Tensor, need_grad: bool
+        logits: Tensor, start: int, end: int, w: Tensor, top1: Tensor, need_grad: bool
     ) -> tuple[Tensor, Tensor | None, Tensor]:
         teacher = teacher_logits_fn(start, end)
         log_t = _log_softmax(teacher.to(logits.dtype), temperature)
@@ -616,10 +635,12 @@ def fused_kd_topk(
     _check(kind, beta, temperature)
     teacher_top1 = topk_ids.gather(-1, topk_logprobs.argmax(-1, keepdim=True)).squeeze(-1)
 
-    def row_fn(logits: Tensor, start: int, end: int, w: Tensor, need_grad: bool) -> tuple[Tensor, Tensor | None, None]:
+    def row_fn(
+        logits: Tensor, start: int, end: int, w: Tensor, top1: Tensor, need_grad: bool
+    ) -> tuple[Tensor, Tensor | None, None]:
         ids = topk_ids[start:end].long()
         log_t = torch.cat([topk_logprobs[start:end], tail_logprob[start:end].unsqueeze(-1)], dim=-1)
-        return (*_topk_rows(logits, ids, log_t.to(logits.dtype), w, kind, beta, temperature, need_grad), None)
+        return (*_topk_rows(logits, top1, ids, log_t.to(logits.dtype), w, kind, beta, temperature, need_grad), None)
 
     loss, div, s_top1, _ = _fused(student_hidden, student_weight, bias, row_weights, row_fn, chunk_size)
     return FusedOut(loss, div, s_top1, teacher_top1)
