@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU wheel pin for this machine; GPU users: `make setup TORCH_SPEC=torch` (or any CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-real-env lint format demo clean
+.PHONY: setup test test-real-env lint format demo bench clean
 
 $(BIN)/agentdistill: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ format: setup
 
 demo: setup
 	$(BIN)/agentdistill run --preset quick --out runs/demo
+
+# Training-step speed and memory against TRL (benchmarks/README.md); installs the bench extra (trl) if missing.
+bench: setup
+	$(BIN)/python -c "import trl" 2>/dev/null || $(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python benchmarks/bench_distill.py
 
 clean:
 	rm -rf $(VENV) $(REAL_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

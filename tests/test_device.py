@@ -146,3 +146,64 @@ def test_evaluate_runs_the_model_on_the_gpu(tiny_pair, tmp_path, spy):
     assert metrics["overall"]["episodes"] == 2
     expected = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     assert _placement(spy[0]) == {("cuda", expected)}
+
+
+# ---- the teacher's dtype in distillation: --teacher_dtype ------------------------------------------
+@pytest.mark.parametrize(("speedup", "expected"), [(2.4, torch.bfloat16), (1.2, torch.float32), (0.01, torch.float32)])
+def test_auto_teacher_dtype_on_cpu_follows_the_measured_bf16_speed(monkeypatch, speedup, expected):
+    import agentdistill.modeling as m
+
+    monkeypatch.setattr(m, "cpu_bf16_speedup", lambda: speedup)
+    assert m.teacher_dtype("auto", "cpu") == expected
+    assert m.teacher_dtype("float32", "cpu") == torch.float32  # an explicit choice is not measured
+    assert m.teacher_dtype("bfloat16", "cpu") == torch.bfloat16
+
+
+def test_auto_teacher_dtype_on_cuda_is_bf16_where_native(monkeypatch):
+    import agentdistill.modeling as m
+
+    _fake_cuda(monkeypatch, bf16=True)
+    assert m.teacher_dtype("auto", "cuda") == torch.bfloat16
+    _fake_cuda(monkeypatch, bf16=False)
+    assert m.teacher_dtype("auto", "cuda:0") == torch.float32
+
+
+def test_bf16_probe_measures_this_cpu():
+    from agentdistill.modeling import cpu_bf16_speedup
+
+    speedup = cpu_bf16_speedup(n=128, repeats=2)
+    assert speedup > 0 and speedup == cpu_bf16_speedup(n=128, repeats=2)  # measured once per process
+
+
+def test_trainer_runs_the_live_teacher_in_the_chosen_dtype(monkeypatch, tiny_pair, tmp_path, tok):
+    import agentdistill.modeling as m
+    from agentdistill.data import DistillCollator, EncodedDataset, encode_records
+    from agentdistill.modeling import load_causal_lm
+    from agentdistill.trainer import DistillConfig, DistillTrainer
+    from agentdistill.trajectory import record_from_json
+
+    rows = [{"schema": 1, "id": "a", "prompt": "Find the mug.", "steps": [{"thought": "Look on the desk.", "action": "go to desk 1", "observation": "You see a mug 1."}]}]  # fmt: skip
+    examples = encode_records([record_from_json(r) for r in rows], tok, fmt="react")
+    losses = {}
+    for speedup in (2.4, 0.01):
+        monkeypatch.setattr(m, "cpu_bf16_speedup", lambda s=speedup: s)
+        args = DistillConfig(output_dir=str(tmp_path / str(speedup)), report_to="none", use_cpu=True)
+        trainer = DistillTrainer(
+            model=load_causal_lm(tiny_pair[1]), args=args, teacher=load_causal_lm(tiny_pair[0]),
+            train_dataset=EncodedDataset(examples), data_collator=DistillCollator(),
+        )  # fmt: skip
+        dtype = next(trainer.teacher.parameters()).dtype
+        batch = trainer._prepare_inputs(trainer.data_collator(examples))
+        trainer.get_batch_samples(iter([batch]), 1, torch.device("cpu"))
+        loss = trainer.compute_loss(trainer.model, batch)
+        assert loss.dtype == torch.float32  # the loss stays float32 either way
+        losses[dtype] = loss.item()
+    assert set(losses) == {torch.bfloat16, torch.float32}
+    assert losses[torch.bfloat16] == pytest.approx(losses[torch.float32], rel=1e-2)
+
+
+def test_teacher_dtype_is_validated(tmp_path):
+    from agentdistill.trainer import DistillConfig
+
+    with pytest.raises(ConfigError, match="--teacher_dtype float16: choose auto, float32 or bfloat16"):
+        DistillConfig(output_dir=str(tmp_path), teacher_dtype="float16")

@@ -22,7 +22,7 @@ from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_text
 from agentdistill.markers import mark
 from agentdistill.masks import Encoded
-from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config
+from agentdistill.modeling import check_vocab, load_causal_lm, load_tokenizer, student_from_config, teacher_dtype
 from agentdistill.teacher_cache import TeacherSignal, teacher_signal
 from agentdistill.trainer import DistillConfig, DistillTrainer
 from agentdistill.trajectory import BadRecord
@@ -155,8 +155,9 @@ def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     # 1. data, then models: a malformed file or a stale teacher cache fails in a second, before any model is loaded
     tokenizer, examples, bad = _load_data(dargs, cfg)
     signal = teacher_signal(cfg, dargs.teacher, examples)
-    if signal.needs_teacher:
-        signal.teacher = load_causal_lm(dargs.teacher)
+    if signal.needs_teacher:  # in --teacher_dtype, for the cache pass and the live teacher alike
+        dtype = str(teacher_dtype(cfg.teacher_dtype, cfg.device)).removeprefix("torch.")
+        signal.teacher = load_causal_lm(dargs.teacher, dtype=dtype)
     student = load_causal_lm(dargs.student) if dargs.student else student_from_config(dargs.student_config, cfg.seed)
     _check_vocab(dargs, tokenizer, signal, student)
 

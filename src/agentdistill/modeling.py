@@ -7,8 +7,10 @@ gradient synchronisation hooks still fire, and captures the decoder output with 
 while asking the head for a single position (``logits_to_keep=1``).
 """
 
+import functools
 import inspect
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,55 @@ def _native_bf16() -> bool:
         return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     except TypeError:  # torch < 2.3 has no emulation flag
         return bool(torch.cuda.is_bf16_supported())
+
+
+BF16_MIN_SPEEDUP = 1.5  # what a bf16 teacher must buy for the bf16 rounding of its logits
+
+
+@functools.cache
+def cpu_bf16_speedup(n: int = 768, repeats: int = 7) -> float:
+    """How many times faster an ``n × n`` bfloat16 matmul runs than a float32 one on this CPU.
+
+    Measured, not read from CPU flags, since what counts is whether torch's kernels use them: about
+    2-3 on a 2-core EPYC with AVX-512 BF16, about 0.01 on one without native bf16. The two dtypes take
+    turns (best of ``repeats`` each), so a busy machine slows both alike; a first bf16 run far slower
+    than float32 ends the probe at once (~1 s on a CPU without bf16). Runs once per process.
+    """
+    a32, b32 = torch.randn(n, n), torch.randn(n, n)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
+    torch.mm(a32[:64, :64], b32[:64, :64])  # kernel set-up (oneDNN primitives) outside the timing
+    torch.mm(a16[:64, :64], b16[:64, :64])
+    best = {torch.float32: float("inf"), torch.bfloat16: float("inf")}
+    for i in range(repeats):
+        for a, b in ((a32, b32), (a16, b16)):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            best[a.dtype] = min(best[a.dtype], time.perf_counter() - t)
+        if i == 0 and best[torch.bfloat16] > 8 * best[torch.float32]:
+            break
+    return best[torch.float32] / best[torch.bfloat16]
+
+
+def teacher_dtype(choice: str, device: torch.device | str) -> torch.dtype:
+    """The dtype the teacher runs in for ``--teacher_dtype``.
+
+    ``auto``: bfloat16 where bf16 matmuls are fast (a CUDA device that computes in bf16 natively, a
+    CPU where ``cpu_bf16_speedup() >= BF16_MIN_SPEEDUP``), float32 elsewhere. Only the teacher's
+    forward changes: its logits carry bf16 rounding, and the loss is still computed in float32.
+    """
+    if choice != "auto":
+        return getattr(torch, choice)
+    device = torch.device(device)
+    if device.type == "cuda":
+        fast, why = _native_bf16(), "native bf16" if _native_bf16() else "no native bf16"
+    elif device.type == "cpu":
+        speedup = cpu_bf16_speedup()
+        fast, why = speedup >= BF16_MIN_SPEEDUP, f"a bf16 matmul runs {speedup:.2f}x float32 here"
+    else:
+        fast, why = False, f"not measured on {device.type}"
+    dtype = torch.bfloat16 if fast else torch.float32
+    logger.info("--teacher_dtype auto: the teacher runs in %s (%s)", str(dtype).removeprefix("torch."), why)
+    return dtype
 
 
 def load_agent_model(name_or_path: str | Path, device: str = "auto", torch_dtype: str = "auto") -> Any:

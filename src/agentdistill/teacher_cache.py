@@ -18,7 +18,8 @@ File layout (``safetensors``; rows of all examples concatenated, in example then
 - ``offsets`` ``(E + 1,)`` int64: example ``i`` owns rows ``offsets[i]:offsets[i + 1]``;
 - ``entropy`` ``(E,)`` float64: mean teacher entropy (nats, τ = 1) over the example's supervised positions;
 - metadata: ``format``, ``version``, ``teacher``, ``vocab_size``, ``topk``, ``temperature``,
-  ``num_examples``, ``num_rows``, ``fingerprint`` (sha256 of every example's input_ids and masks).
+  ``num_examples``, ``num_rows``, ``fingerprint`` (sha256 of every example's input_ids and masks),
+  ``teacher_dtype`` (what the teacher ran in; recorded, not checked).
 
 Log-probs are float32: a cache with K = V then reproduces the live loss to float32 rounding, and
 K·8 bytes per supervised token (512 B at K = 64) is small next to the models. They are stored at the
@@ -213,6 +214,7 @@ def build_cache(
         "num_rows": str(rows),
         "fingerprint": examples_fingerprint(examples),
         "logprob_dtype": "float32",
+        "teacher_dtype": str(output_head(teacher)[0].dtype).removeprefix("torch."),  # informational, not checked
     }
     cache = TeacherCache(ids, logprobs, tail, offsets, entropy, meta)
     _save(cache, Path(path))

@@ -21,8 +21,17 @@ from agentdistill.curriculum import CurriculumSampler
 from agentdistill.data import TEACHER_KEYS
 from agentdistill.errors import AgentDistillError, ConfigError
 from agentdistill.files import append_jsonl, atomic_write_text, repair_jsonl_tail
-from agentdistill.losses import KINDS, chunked_ce, chunked_kd, chunked_kd_topk, span_loss_sums
-from agentdistill.modeling import final_hidden, output_head
+from agentdistill.losses import (
+    KINDS,
+    chunked_ce,
+    chunked_kd,
+    chunked_kd_topk,
+    fused_kd,
+    fused_kd_topk,
+    span_loss_sums,
+    span_weights,
+)
+from agentdistill.modeling import final_hidden, output_head, teacher_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +43,8 @@ class DistillConfig(TrainingArguments):
     """Training options: every ``TrainingArguments`` flag plus the distillation ones.
 
     Groups: loss (``loss``, ``divergence``, ``beta``, ``temperature``, ``lambda_reason``,
-    ``lambda_act``, ``normalize``, ``loss_chunk_size``); teacher signal (``teacher_signal``,
-    ``cache_topk``, ``teacher_cache``); curriculum (``curriculum``,
+    ``lambda_act``, ``normalize``, ``loss_chunk_size``, ``fused_loss``); teacher signal (``teacher_signal``,
+    ``cache_topk``, ``teacher_cache``, ``teacher_dtype``); curriculum (``curriculum``,
     ``curriculum_weights``, ``num_buckets``); data (``max_length``, ``truncation``).
 
     Note: differs from ``TrainingArguments`` in ``learning_rate`` (1e-4), ``logging_steps`` (10),
@@ -66,7 +75,15 @@ class DistillConfig(TrainingArguments):
         },
     )
     loss_chunk_size: int = field(
-        default=1024, metadata={"help": "Positions projected to the vocabulary at once (bounds (N, V) memory)."}
+        default=512, metadata={"help": "Positions projected to the vocabulary at once (bounds (N, V) memory)."}
+    )
+    fused_loss: bool = field(
+        default=True,
+        metadata={
+            "help": "Compute the distillation loss's gradient in its forward pass, chunk by chunk (each chunk's logits "
+            "projected once, none kept); false: checkpointed chunks that recompute their logits in backward (the "
+            "reference path, same loss and gradients)."
+        },
     )
     # teacher signal
     teacher_signal: Literal["live", "cached"] = field(
@@ -85,6 +102,14 @@ class DistillConfig(TrainingArguments):
         metadata={
             "help": "Cache file for --teacher_signal cached (default <output_dir>/teacher_cache.safetensors); "
             "reused when it matches the data, teacher, --cache_topk and --temperature."
+        },
+    )
+    teacher_dtype: Literal["auto", "float32", "bfloat16"] = field(
+        default="auto",
+        metadata={
+            "help": "dtype of the teacher's forward (live, and when building the cache): auto = bfloat16 where a bf16 "
+            "matmul measured at start-up is >= 1.5x float32 (CPUs with AVX-512 BF16/AMX) or the GPU computes in bf16 "
+            "natively, else float32. Its logits then carry bf16 rounding; the loss stays float32."
         },
     )
     # curriculum
@@ -142,6 +167,8 @@ class DistillConfig(TrainingArguments):
             raise ConfigError(f"--teacher_signal {self.teacher_signal}: choose live or cached")
         if self.teacher_signal == "cached" and self.loss == "sft":
             raise ConfigError("--teacher_signal cached has nothing to cache with --loss sft (it uses no teacher)")
+        if self.teacher_dtype not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"--teacher_dtype {self.teacher_dtype}: choose auto, float32 or bfloat16")
         if self.cache_topk < 1:
             raise ConfigError(f"--cache_topk must be >= 1; got {self.cache_topk}")
         self.weights()  # validates --curriculum_weights
@@ -244,9 +271,9 @@ class DistillTrainer(Trainer):
     Args:
         model: the student.
         args: a ``DistillConfig``.
-        teacher: the frozen teacher (``None`` for ``loss="sft"`` and for ``teacher_signal="cached"``, whose
-            batches carry the cached rows: ``EncodedDataset(examples, teacher_cache=...)``; a teacher
-            passed then is not kept).
+        teacher: the frozen teacher, moved to the device and ``--teacher_dtype`` in place (``None`` for
+            ``loss="sft"`` and for ``teacher_signal="cached"``, whose batches carry the cached rows:
+            ``EncodedDataset(examples, teacher_cache=...)``; a teacher passed then is not kept).
         curriculum_scores: complexity per training example (``None``: dataset order is shuffled).
         **kwargs: passed to ``Trainer`` (``train_dataset``, ``data_collator``, ``processing_class``...).
     """
@@ -274,7 +301,8 @@ class DistillTrainer(Trainer):
         if teacher is not None and not live and args.loss != "sft":
             logger.warning("--teacher_signal cached: the teacher model passed to the trainer is not used")
         if teacher is not None and live:
-            self.teacher = teacher.to(self.args.device).eval()
+            dtype = teacher_dtype(args.teacher_dtype, self.args.device)
+            self.teacher = teacher.to(self.args.device, dtype=dtype).eval()
             self.teacher.requires_grad_(False)
         self.curriculum_scores = curriculum_scores
         self.loss_is_scaled_for_ga = True  # we divide by the global count of the accumulated batch ourselves
@@ -320,47 +348,64 @@ class DistillTrainer(Trainer):
         weight, bias = output_head(model)
         r, a, sp = reason[sup], act[sup], span_ids[sup]  # (N,)
         if args.loss == "sft":
-            out = chunked_ce(hidden, weight, ids[:, 1:][sup], chunk_size=args.loss_chunk_size, bias=bias)
-            per_pos, agree = out.loss, out.student_top1 == ids[:, 1:][sup]
-        elif args.teacher_signal == "cached":
-            t_ids, t_logprobs, t_tail = _cached_teacher(inputs, hidden.shape[0])
-            out = chunked_kd_topk(
-                hidden,
-                weight,
-                t_ids,
-                t_logprobs,
-                t_tail,
-                args.divergence,
-                beta=args.beta,
-                temperature=args.temperature,
-                chunk_size=args.loss_chunk_size,
-                bias=bias,
-            )
-            per_pos, agree = out.div, out.student_top1 == out.teacher_top1
+            targets = ids[:, 1:][sup]
+            out = chunked_ce(hidden, weight, targets, chunk_size=args.loss_chunk_size, bias=bias)
+            loss, per_pos, agree = self._combine(out.loss, r, a, sp), out.loss, out.student_top1 == targets
+        else:
+            loss, per_pos, agree = self._kd(hidden, weight, bias, inputs, sup, r, a, sp)
+        self._accumulate(per_pos.detach(), agree, r, a, int(attn.sum()))
+        if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients; our divisor is already global
+        return (loss, None) if return_outputs else loss
+
+    def _kd(
+        self,
+        hidden: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        inputs: dict[str, torch.Tensor],
+        sup: torch.Tensor,
+        r: torch.Tensor,
+        a: torch.Tensor,
+        sp: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, per-position divergence (N,), top-1 agreement (N,))`` against the live or cached teacher.
+
+        ``--fused_loss`` (the default) gives the loss the position weights up front (``_row_weights``) so that
+        its gradient is computed in the forward pass; otherwise ``_combine`` weighs the checkpointed chunks' output.
+        """
+        args = self.args
+        kd: dict[str, Any] = {"kind": args.divergence, "beta": args.beta, "temperature": args.temperature}
+        kd.update(chunk_size=args.loss_chunk_size, bias=bias)
+        if args.teacher_signal == "cached":
+            teacher: tuple = _cached_teacher(inputs, hidden.shape[0])
+            fused, chunked = fused_kd_topk, chunked_kd_topk
         else:
             with torch.no_grad():
-                t_hidden = final_hidden(self.teacher, ids, attn)[:, :-1][sup]
+                t_hidden = final_hidden(self.teacher, inputs["input_ids"], inputs["attention_mask"])[:, :-1][sup]
                 t_weight, t_bias = output_head(self.teacher)
 
             def teacher_logits(start: int, end: int) -> torch.Tensor:
                 return torch.nn.functional.linear(t_hidden[start:end], t_weight, t_bias)
 
-            out = chunked_kd(
-                hidden,
-                weight,
-                teacher_logits,
-                args.divergence,
-                beta=args.beta,
-                temperature=args.temperature,
-                chunk_size=args.loss_chunk_size,
-                bias=bias,
-            )
-            per_pos, agree = out.div, out.student_top1 == out.teacher_top1
-        loss = self._combine(per_pos, r, a, sp)
-        self._accumulate(per_pos.detach(), agree, r, a, int(attn.sum()))
-        if args.average_tokens_across_devices and self.accelerator.num_processes > 1:
-            loss = loss * self.accelerator.num_processes  # DDP averages gradients; our divisor is already global
-        return (loss, None) if return_outputs else loss
+            teacher, fused, chunked = (teacher_logits,), fused_kd, chunked_kd
+        if args.fused_loss:
+            out = fused(hidden, weight, *teacher, self._row_weights(r, a, sp), **kd)
+            loss = out.loss
+        else:
+            out = chunked(hidden, weight, *teacher, **kd)
+            loss = self._combine(out.div, r, a, sp)
+        return loss, out.div, out.student_top1 == out.teacher_top1
+
+    def _row_weights(self, r: torch.Tensor, a: torch.Tensor, sp: torch.Tensor) -> torch.Tensor:
+        """Each position's weight in the loss (``losses.span_weights`` over the global count): ``_combine`` as weights."""
+        args = self.args
+        lam_r, lam_a = (args.lambda_reason, args.lambda_act) if args.loss == "sad" else (1.0, 1.0)
+        return span_weights(r, a, sp, args.normalize, lam_r, lam_a) / max(self._denominator(), 1.0)
+
+    def _denominator(self) -> float:
+        c = self._counts
+        return c["reason"] + c["act"] if self.args.normalize == "token" else c["spans"]
 
     def _combine(self, per_pos: torch.Tensor, r: torch.Tensor, a: torch.Tensor, sp: torch.Tensor) -> torch.Tensor:
         """Weighted per-kind sums (``losses.span_loss_sums``) over the global token or span count.
@@ -371,9 +416,7 @@ class DistillTrainer(Trainer):
         args = self.args
         sums = span_loss_sums(per_pos, r, a, sp, args.normalize)
         lam_r, lam_a = (args.lambda_reason, args.lambda_act) if args.loss == "sad" else (1.0, 1.0)
-        c = self._counts
-        denom = c["reason"] + c["act"] if args.normalize == "token" else c["spans"]
-        return (lam_r * sums["reason_sum"] + lam_a * sums["act_sum"]) / max(denom, 1.0)
+        return (lam_r * sums["reason_sum"] + lam_a * sums["act_sum"]) / max(self._denominator(), 1.0)
 
     def _global_stats(self) -> dict[str, float]:
         """This logging window's span sums and counts, summed over all processes (rank 0's share is not the run)."""
