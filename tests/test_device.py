@@ -149,11 +149,11 @@ def test_evaluate_runs_the_model_on_the_gpu(tiny_pair, tmp_path, spy):
 
 
 # ---- the teacher's dtype in distillation: --teacher_dtype ------------------------------------------
-@pytest.mark.parametrize(("speedup", "expected"), [(2.4, torch.bfloat16), (1.2, torch.float32), (0.01, torch.float32)])
-def test_auto_teacher_dtype_on_cpu_follows_the_measured_bf16_speed(monkeypatch, speedup, expected):
+@pytest.mark.parametrize(("native", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_teacher_dtype_on_cpu_follows_the_cpus_bf16_instructions(monkeypatch, native, expected):
     import agentdistill.modeling as m
 
-    monkeypatch.setattr(m, "cpu_bf16_speedup", lambda: speedup)
+    monkeypatch.setattr(m, "cpu_bf16_native", lambda: native)
     assert m.teacher_dtype("auto", "cpu") == expected
     assert m.teacher_dtype("float32", "cpu") == torch.float32  # an explicit choice is not measured
     assert m.teacher_dtype("bfloat16", "cpu") == torch.bfloat16
@@ -166,6 +166,19 @@ def test_auto_teacher_dtype_on_cuda_is_bf16_where_native(monkeypatch):
     assert m.teacher_dtype("auto", "cuda") == torch.bfloat16
     _fake_cuda(monkeypatch, bf16=False)
     assert m.teacher_dtype("auto", "cuda:0") == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [("fpu avx512f avx512_bf16 avx512_vnni", True), ("fpu amx_bf16 amx_tile", True), ("fpu avx2 avx512f", False)],
+)
+def test_cpu_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    from agentdistill.modeling import cpu_bf16_native
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert cpu_bf16_native(str(info)) is native
+    assert cpu_bf16_native(str(tmp_path / "none")) is False
 
 
 def test_bf16_probe_measures_this_cpu():
@@ -185,9 +198,9 @@ def test_trainer_runs_the_live_teacher_in_the_chosen_dtype(monkeypatch, tiny_pai
     rows = [{"schema": 1, "id": "a", "prompt": "Find the mug.", "steps": [{"thought": "Look on the desk.", "action": "go to desk 1", "observation": "You see a mug 1."}]}]  # fmt: skip
     examples = encode_records([record_from_json(r) for r in rows], tok, fmt="react")
     losses = {}
-    for speedup in (2.4, 0.01):
-        monkeypatch.setattr(m, "cpu_bf16_speedup", lambda s=speedup: s)
-        args = DistillConfig(output_dir=str(tmp_path / str(speedup)), report_to="none", use_cpu=True)
+    for native in (True, False):
+        monkeypatch.setattr(m, "cpu_bf16_native", lambda n=native: n)
+        args = DistillConfig(output_dir=str(tmp_path / str(native)), report_to="none", use_cpu=True)
         trainer = DistillTrainer(
             model=load_causal_lm(tiny_pair[1]), args=args, teacher=load_causal_lm(tiny_pair[0]),
             train_dataset=EncodedDataset(examples), data_collator=DistillCollator(),

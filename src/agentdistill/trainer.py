@@ -107,9 +107,9 @@ class DistillConfig(TrainingArguments):
     teacher_dtype: Literal["auto", "float32", "bfloat16"] = field(
         default="auto",
         metadata={
-            "help": "dtype of the teacher's forward (live, and when building the cache): auto = bfloat16 where a bf16 "
-            "matmul measured at start-up is >= 1.5x float32 (CPUs with AVX-512 BF16/AMX) or the GPU computes in bf16 "
-            "natively, else float32. Its logits then carry bf16 rounding; the loss stays float32."
+            "help": "dtype of the teacher's forward (live, and when building the cache): auto = bfloat16 where the CPU "
+            "has bf16 instructions (AVX-512 BF16 or AMX, read from its flags) or the GPU computes in bf16 natively, "
+            "else float32. Its logits then carry bf16 rounding; the loss stays float32."
         },
     )
     # curriculum
