@@ -7,8 +7,10 @@ The workload (``/work/shared/bench/WORKLOAD.md``): a Llama teacher (4 layers x 5
 vocabulary 8192, one batch of 8 x 512 random tokens with an agent-like segment layout (62.6 % of the
 positions supervised), reused every step, fp32, AdamW (fused, lr 1e-4), 2 threads. Every variant trains
 through its real ``Trainer.train`` loop in its own subprocess (``--warmup`` untimed steps, then
-``--steps`` timed ones), and the variants take turns, ``--repeats`` times; a step's time runs from the
-end of the previous step to the end of this one, so it includes the loop's own work. Reported: median
+``--steps`` timed ones). The subprocesses of a round run side by side but step in turns, one step of one
+variant at a time, in an order rotated every step, so a spell of load elsewhere on the machine falls on
+all variants alike; ``--repeats`` rounds. A step's time runs from its go-ahead to its end, so it includes
+the loop's own work between steps (fetching the batch, logging). Reported: median
 tokens/s (all 4096 tokens of a step) with p25/p75 over every timed step, the median peak RSS of the
 subprocesses (``ru_maxrss``), each as a ratio to TRL with beta=0 from the same run, utilisation against
 the fp32 matmul peak measured at the start, and the step-0 loss of each variant: ``token-kd`` computes
@@ -208,9 +210,10 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
 
     ids, seg = build_batch(w)
     labels = torch.where(seg > 0, ids, -100)
+    rows = w.batch * steps  # one epoch holds every step: no per-epoch work in the timed loop
     plain = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
     if name == "student":
-        fixed = _Fixed(plain, w.batch)
+        fixed = _Fixed(plain, rows)
         args = _training_args(TrainingArguments, setup, w, steps)
         return Trainer(model=load("student"), args=args, train_dataset=fixed, data_collator=fixed)
     if name.startswith("trl-"):
@@ -219,8 +222,8 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
 
         from agentdistill.testing import tiny_tokenizer
 
-        fixed = _Fixed(plain, w.batch)
-        data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": labels.tolist()})
+        fixed = _Fixed(plain, rows)
+        data = Dataset.from_dict({"input_ids": ids.tolist() * steps, "labels": labels.tolist() * steps})
         # fp32 and no activation checkpointing, as ours (TRL's SFTConfig defaults would be bf16 autocast and
         # checkpointing); lmbda=0: no on-policy generation, so a step is teacher + student forward and the loss.
         beta = 0.0 if name == "trl-fkl" else 0.5
@@ -246,14 +249,36 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
         cfg.update(teacher_signal="cached", cache_topk=w.topk)
         cache = load_cache(setup / "cache.safetensors", exs)
     batch = DistillCollator()(list(EncodedDataset(exs, teacher_cache=cache)))
-    fixed = _Fixed(batch, w.batch)
+    fixed = _Fixed(batch, rows)
     args = _training_args(DistillConfig, setup, w, steps, **cfg)
     teacher = None if cache is not None else load("teacher")
     return DistillTrainer(model=load("student"), args=args, teacher=teacher, train_dataset=fixed, data_collator=fixed)
 
 
-def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, threads: int) -> dict:
-    """Train ``warmup + steps`` steps; the timed steps' seconds, the step-0 loss and the RSS figures."""
+class _Baton:
+    """The parent's go-ahead, one step at a time (``--_baton R,W``: pipe ends); without one, steps run freely."""
+
+    def __init__(self, fds: str | None) -> None:
+        self.r = self.w = None
+        if fds:
+            r, w = (int(x) for x in fds.split(","))
+            self.r, self.w = os.fdopen(r, "rb", buffering=0), os.fdopen(w, "wb", buffering=0)
+
+    def wait(self) -> None:
+        if self.r is not None and not self.r.read(1):
+            raise SystemExit("the benchmark's parent process is gone")
+
+    def done(self) -> None:
+        if self.w is not None:
+            self.w.write(b".")
+
+
+def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, threads: int, baton: _Baton) -> dict:
+    """Train ``warmup + steps`` steps; the timed steps' seconds, the step-0 loss and the RSS figures.
+
+    A step's time runs from the go-ahead after the previous step (or the end of it) to the end of this
+    one, so it includes the training loop's own work between steps (fetching the batch, logging).
+    """
     import torch
     from transformers import TrainerCallback
 
@@ -270,20 +295,24 @@ def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, th
         return loss
 
     trainer.compute_loss = recording
-    ends: list[float] = []
+    starts: list[float] = []
+    times: list[float] = []
 
     class Clock(TrainerCallback):
-        def on_step_begin(self, *a: Any, **k: Any) -> None:
-            if not ends:
-                ends.append(time.perf_counter())
+        def on_train_begin(self, *a: Any, **k: Any) -> None:
+            baton.wait()
+            starts.append(time.perf_counter())
 
-        def on_step_end(self, *a: Any, **k: Any) -> None:
-            ends.append(time.perf_counter())
+        def on_step_end(self, args: Any, state: Any, control: Any, **k: Any) -> None:
+            times.append(time.perf_counter() - starts[-1])
+            baton.done()
+            if state.global_step < state.max_steps:
+                baton.wait()
+            starts.append(time.perf_counter())
 
     trainer.add_callback(Clock())
     rss_before = _rss_mb()
     trainer.train()
-    times = [b - a for a, b in zip(ends, ends[1:], strict=False)]
     teacher = getattr(trainer, "teacher", None)
     return {
         "step_s": times[warmup:],
@@ -318,15 +347,59 @@ def matmul_peak(threads: int, sizes: Sequence[int], reps: int) -> dict:
 
 
 # ---- the parent: subprocesses, interleaving, the table -----------------------------------------
-def _child(args: list[str], threads: int) -> dict:
+def _env(threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TRL_EXPERIMENTAL_SILENCE="1")
     env["TOKENIZERS_PARALLELISM"] = "false"
+    return env
+
+
+def _child(args: list[str], threads: int) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = [sys.executable, __file__, *args, "--_result", f.name]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, env=_env(threads), capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
         return json.loads(Path(f.name).read_text())
+
+
+def run_round(names: list[str], args: list[str], threads: int, total_steps: int, tmp: Path) -> dict[str, dict]:
+    """One subprocess per variant, all started at once, stepping in turns: one step of one variant at a time.
+
+    Step ``i`` goes round the variants in an order rotated by ``i``, so a spell of load elsewhere on
+    the machine falls on every variant alike rather than on whichever ran then.
+    """
+    procs = {}
+    for name in names:
+        to_child, from_parent = os.pipe()[::-1]  # (write end, read end)
+        from_child, to_parent = os.pipe()
+        log = (tmp / f"{name}.log").open("w")
+        cmd = [sys.executable, __file__, *args, "--_variant", name, "--_result", str(tmp / f"{name}.json")]
+        cmd += ["--_baton", f"{from_parent},{to_parent}"]
+        proc = subprocess.Popen(cmd, env=_env(threads), stdout=log, stderr=log, pass_fds=(from_parent, to_parent))
+        os.close(from_parent)
+        os.close(to_parent)
+        procs[name] = (proc, to_child, from_child, log)
+
+    def failed(name: str) -> SystemExit:
+        for proc, *_ in procs.values():
+            proc.kill()
+        return SystemExit(f"{name} failed:\n{(tmp / f'{name}.log').read_text()[-3000:]}")
+
+    for step in range(total_steps):
+        for name in names[step % len(names) :] + names[: step % len(names)]:
+            _, to_child, from_child, _ = procs[name]
+            os.write(to_child, b".")
+            if not os.read(from_child, 1):
+                raise failed(name)
+    results = {}
+    for name, (proc, to_child, from_child, log) in procs.items():
+        if proc.wait() != 0:
+            raise failed(name)
+        os.close(to_child)
+        os.close(from_child)
+        log.close()
+        results[name] = json.loads((tmp / f"{name}.json").read_text())
+    return results
 
 
 def _has_trl() -> bool:
@@ -440,7 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per subprocess")
     p.add_argument("--steps", type=int, default=5, help="timed steps per subprocess")
-    p.add_argument("--repeats", type=int, default=3, help="subprocesses per variant, the variants taking turns")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="rounds: fresh subprocesses of every variant, stepping in turns"
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: --warmup 1 --steps 2 --repeats 1")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--workload", choices=WORKLOADS, default="reference", help="tiny: seconds-long, for the tests")
@@ -450,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--_setup", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--_result", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--_peak", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--_baton", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
         a.warmup, a.steps, a.repeats = 1, 2, 1
@@ -459,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sizes = (2048, 4096) if a.workload == "reference" else (256,)
             result = matmul_peak(a.threads, sizes, reps=3 if a.workload == "tiny" else 5)
         else:
-            result = run_variant(a._variant, a._setup, w, a.warmup, a.steps, a.threads)
+            result = run_variant(a._variant, a._setup, w, a.warmup, a.steps, a.threads, _Baton(a._baton))
         a._result.write_text(json.dumps(result))
         return 0
 
@@ -480,13 +556,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         peak = _child([*common, "--_peak"], a.threads)
         print(f"fp32 matmul peak {peak['peak_gflops']:.0f} GFLOP/s; bf16 {max(peak['bfloat16'].values()):.0f} GFLOP/s")
         runs: dict[str, list[dict]] = {n: [] for n in names}
-        steps = ["--warmup", str(a.warmup), "--steps", str(a.steps)]
+        steps = ["--warmup", str(a.warmup), "--steps", str(a.steps), "--_setup", tmp]
         for rep in range(a.repeats):
-            order = names[rep % len(names) :] + names[: rep % len(names)]  # rotate, so no variant always goes first
-            for name in order:
-                runs[name].append(_child([*common, *steps, "--_variant", name, "--_setup", tmp], a.threads))
+            with tempfile.TemporaryDirectory() as logs:
+                results = run_round(names, [*common, *steps], a.threads, a.warmup + a.steps, Path(logs))
+            for name in names:
+                runs[name].append(results[name])
                 print(
-                    f"  repeat {rep + 1}/{a.repeats} {name}: median step {statistics.median(runs[name][-1]['step_s']):.3f} s"
+                    f"  round {rep + 1}/{a.repeats} {name}: median step {statistics.median(results[name]['step_s']):.3f} s"
                 )
     rows = summarise(runs, w, peak, n_params)
     result = {
