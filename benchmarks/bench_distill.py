@@ -44,7 +44,7 @@ VARIANTS = {
     "token-kd": "ours: token-kd, live float32 teacher (TRL beta=0's loss)",
     "student": "student step alone (HF Trainer, its own CE loss)",
     # not run by default: the previous default path, for before/after comparisons
-    "sad-unfused": "ours: sad, live, --fused_loss false --loss_chunk_size 1024 (before)",
+    "sad-unfused": "ours: sad, live, the previous defaults (checkpointed loss, chunks of 1024, float32 teacher)",
 }
 DEFAULT_VARIANTS = ("trl-fkl", "trl-gkd", "sad", "sad-cached", "token-kd", "student")
 
@@ -242,8 +242,8 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
     cfg: dict[str, Any] = {"curriculum": "none", "max_length": w.seq}
     if name == "token-kd":
         cfg.update(loss="token-kd", teacher_dtype="float32")
-    if name == "sad-unfused":
-        cfg.update(fused_loss=False, loss_chunk_size=1024)
+    if name == "sad-unfused":  # the defaults before issue 16
+        cfg.update(fused_loss=False, loss_chunk_size=1024, teacher_dtype="float32")
     cache = None
     if name == "sad-cached":
         cfg.update(teacher_signal="cached", cache_topk=w.topk)
