@@ -124,6 +124,36 @@ def test_turn_decoder_crops_to_the_common_prefix_and_equals_generate(arch):
     assert dec.stats["reused"] == (len(first[0]) + 5) + (len(first[1]) + 2) + 4 + 0
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_uninitialised_cache_columns_are_never_read(arch, monkeypatch):
+    """The batch's buffers are allocated uninitialised and only the left pads zeroed: with every other
+    column poisoned (NaN) at allocation, rows of uneven lengths, crops and prefill runs still generate
+    what ``generate`` does, so each such column is written before attention reads it."""
+    from agentdistill import decoding
+
+    allocate = decoding._Buffers.layer
+
+    def poisoned(self, i, k, v):
+        fresh = self.k[i] is None
+        bk, bv = allocate(self, i, k, v)
+        if fresh:
+            for r, pad in enumerate(self.pads):
+                bk[r, :, pad:], bv[r, :, pad:] = float("nan"), float("nan")
+        return bk, bv
+
+    monkeypatch.setattr(decoding._Buffers, "layer", poisoned)
+    model = tiny_causal_lm(97, hidden_size=32, num_layers=2, num_heads=4, arch=arch, seed=3).eval()
+    g = torch.Generator().manual_seed(1)
+    dec = TurnDecoder(model, max_new_tokens=5, pad_id=0, eos_id=None, pick=lambda logits: logits.argmax(-1))
+    first = [torch.randint(4, 97, (n,), generator=g).tolist() for n in (3, 40, 21, 8)]
+    gens = dec.decode(list("abcd"), first, lambda ids: len(ids) >= 2 + len(ids) % 3)
+    second = [ctx + gen + [7] * (3 * i) for i, (ctx, gen) in enumerate(zip(first, gens, strict=True))]
+    second[2] = second[2][:5] + second[2][6:]  # a crop
+    for contexts in (first, second):
+        got = dec.decode(list("abcd"), contexts, lambda ids: False)
+        assert got == [_generate(model, ids, 5) for ids in contexts]
+
+
 def _generate(model, ids, n):
     out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, pad_token_id=0, eos_token_id=None)
     return out[0, len(ids) :].tolist()

@@ -1,5 +1,6 @@
 import pytest
 
+from agentdistill.bpe import TOKENIZER_FAMILIES, train_tokenizer
 from agentdistill.masks import CONTEXT_SPAN, build_masks, fit_length
 from agentdistill.trajectory import Span, SpanKind
 
@@ -102,3 +103,27 @@ def test_fit_length_left_keeps_prompt_and_tail(tok):
     tail = max_len - prompt_len
     assert w.input_ids == enc.input_ids[:prompt_len] + enc.input_ids[-tail:]
     assert fit_length(enc, len(enc), "left")[0] is enc
+
+
+@pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
+def test_piece_encoder_memo_gives_what_fresh_encoding_gives(family, monkeypatch):
+    from agentdistill import masks
+
+    tok = train_tokenizer([TEXT, *TEXT.splitlines(keepends=True)] * 3, family, vocab_size=300)
+    enc = masks.PieceEncoder(tok)
+
+    def fresh(pieces):
+        return [enc.first.encode(pieces[0], add_special_tokens=False).ids] + [
+            e.ids for e in enc.rest.encode_batch(list(pieces[1:]), add_special_tokens=False)
+        ]
+
+    lines = TEXT.splitlines(keepends=True)
+    if family == "metaspace":  # a text's start is marked, its continuations are not: the memo must tell them apart
+        assert fresh(["Blur formed"]) != fresh(["x", "Blur formed"])[1:]
+    monkeypatch.setattr(masks, "MEMO_PIECES", 5)
+    for pieces in (lines[:3], lines[1:4], lines[:3], [lines[2], lines[0], lines[2]], lines, lines[::-1], lines):
+        got = enc.encode(pieces)
+        assert got == fresh(pieces)
+        got[0].append(-1)  # the caller's lists are its own
+        assert enc.encode(pieces) == fresh(pieces)
+        assert len(enc.memo) <= 5

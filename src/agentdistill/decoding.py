@@ -187,7 +187,7 @@ class TurnDecoder:
         keys, contexts, keep = [keys[i] for i in order], [contexts[i] for i in order], [keep[i] for i in order]
         lengths = [len(c) for c in contexts]
         end = max(lengths)
-        buf = _Buffers(len(order), end + self.max_new, self.num_layers)
+        buf = _Buffers([end - n for n in lengths], end + self.max_new, self.num_layers)
         mask = torch.zeros(len(order), end + self.max_new, dtype=torch.long, device=device)
         for r, i in enumerate(order):
             mask[r, end - lengths[r] :] = 1
@@ -283,10 +283,12 @@ def _prefill_runs(new: Sequence[int]) -> list[tuple[int, int]]:
 
 
 class _Buffers:
-    """Per layer, the keys and values of a batch: (B, H, W, D) tensors, allocated on first use."""
+    """Per layer, the keys and values of a batch: (B, H, W, D) tensors, allocated on first use. Only the left
+    pads (``pads[r]`` columns of row ``r``) are zeroed: attention reads them, masked (0 * NaN would be NaN), and
+    every other column is written before it is read."""
 
-    def __init__(self, rows: int, width: int, num_layers: int) -> None:
-        self.rows, self.width = rows, width
+    def __init__(self, pads: list[int], width: int, num_layers: int) -> None:
+        self.rows, self.width, self.pads = len(pads), width, pads
         self.k: list[torch.Tensor | None] = [None] * num_layers
         self.v: list[torch.Tensor | None] = [None] * num_layers
 
@@ -294,8 +296,11 @@ class _Buffers:
         """Layer ``i``'s tensors, allocated like ``k``/``v`` ((..., H, n, D), any n) if they do not exist yet."""
         if self.k[i] is None:
             h, d, dv = k.shape[-3], k.shape[-1], v.shape[-1]
-            self.k[i] = k.new_zeros(self.rows, h, self.width, d)
-            self.v[i] = v.new_zeros(self.rows, h, self.width, dv)
+            self.k[i] = k.new_empty(self.rows, h, self.width, d)
+            self.v[i] = v.new_empty(self.rows, h, self.width, dv)
+            for r, pad in enumerate(self.pads):
+                self.k[i][r, :, :pad] = 0
+                self.v[i][r, :, :pad] = 0
         return self.k[i], self.v[i]
 
     def put(self, row: int, col: int, kv: Sequence[tuple[torch.Tensor, torch.Tensor]], n: int) -> None:
@@ -315,7 +320,7 @@ class _Buffers:
         """Keep only ``rows`` (in that order)."""
         self.k = [k.index_select(0, rows) for k in self.k]
         self.v = [v.index_select(0, rows) for v in self.v]
-        self.rows = len(rows)
+        self.rows, self.pads = len(rows), [self.pads[r] for r in rows.tolist()]
 
     def cache(self, rows: slice, length: int) -> Any:
         """A transformers ``Cache`` over ``rows``, holding ``length`` columns; the model writes the next ones."""

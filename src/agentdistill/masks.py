@@ -14,6 +14,7 @@ normalizer) does so only for the first piece, so the ids decode back to the text
 
 import json
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from agentdistill.errors import ConfigError
 from agentdistill.trajectory import Span, SpanKind
 
 CONTEXT_SPAN = -1  # span id of a token in no span
+MEMO_PIECES = 1 << 14  # encoded pieces a ``PieceEncoder`` remembers
 
 
 @dataclass
@@ -142,14 +144,28 @@ class PieceEncoder:
             t.no_truncation()
             t.no_padding()
         self.size = len(tokenizer)
+        # (starts a text, piece) -> ids, least recently used first: an agent re-encodes its whole history
+        # every turn, and all but the newest pieces were encoded the turn before
+        self.memo: OrderedDict[tuple[bool, str], list[int]] = OrderedDict()
 
     def encode(self, pieces: Sequence[str]) -> list[list[int]]:
         """The ids of each piece; ``pieces[0]`` starts a text, the others continue it."""
-        if not pieces:
-            return []
-        first = self.first.encode(pieces[0], add_special_tokens=False).ids
-        rest = self.rest.encode_batch(list(pieces[1:]), add_special_tokens=False) if len(pieces) > 1 else []
-        return [first, *(e.ids for e in rest)]
+        keys = [(i == 0, p) for i, p in enumerate(pieces)]
+        out = [self.memo.get(k) for k in keys]
+        missing = [i for i, ids in enumerate(out) if ids is None]
+        if missing:
+            first = [pieces[0]] if missing[0] == 0 else []
+            encoded = [e.ids for e in self.first.encode_batch(first, add_special_tokens=False)]
+            rest = [pieces[i] for i in missing[len(first) :]]
+            encoded += [e.ids for e in self.rest.encode_batch(rest, add_special_tokens=False)] if rest else []
+            for i, ids in zip(missing, encoded, strict=True):
+                out[i] = ids
+        for k, ids in zip(keys, out, strict=True):
+            self.memo[k] = ids
+            self.memo.move_to_end(k)
+        while len(self.memo) > MEMO_PIECES:
+            self.memo.popitem(last=False)
+        return [list(ids) for ids in out]
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text of ids that continue a text (a model's generation): no start-of-text space is stripped."""
