@@ -2,7 +2,7 @@
 
 The loss never asks a model for full ``(B, T, V)`` logits: it takes the decoder's final hidden
 states and the output embedding and projects only supervised positions, chunk by chunk
-(``losses.py``). ``final_hidden`` calls the (possibly DDP/FSDP-wrapped) model's own forward, so
+(``losses``). ``final_hidden`` calls the (possibly DDP/FSDP-wrapped) model's own forward, so
 gradient synchronisation hooks still fire, and captures the decoder output with a forward hook
 while asking the head for a single position (``logits_to_keep=1``).
 """
