@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/bench_distill.py [--warmup 3] [--steps 5] [--repeats 3] [--quick]
         [--variants trl-fkl,trl-gkd,sad,sad-cached,token-kd,student] [--out benchmarks/results/distill.json]
 
+Variants not run by default: sad-unfused (the defaults before the fused loss), sft and sft-unfused (the SFT
+loss fused and checkpointed; compare them with student, HF Trainer's own step).
+
 The workload (``/work/shared/bench/WORKLOAD.md``): a Llama teacher (4 layers x 512) and student (2 x 256),
 vocabulary 8192, one batch of 8 x 512 random tokens with an agent-like segment layout (62.6 % of the
 positions supervised), reused every step, fp32, AdamW (fused, lr 1e-4), 2 threads. Every variant trains
@@ -45,7 +48,10 @@ VARIANTS = {
     "student": "student step alone (HF Trainer, its own CE loss)",
     # not run by default: the previous default path, for before/after comparisons
     "sad-unfused": "ours: sad, live, the previous defaults (checkpointed loss, chunks of 1024, float32 teacher)",
+    "sft": "ours: sft (the baseline's and the embedded teacher's loss; defaults: fused)",
+    "sft-unfused": "ours: sft, checkpointed loss (recomputes its logits in backward), chunks of 512",
 }
+NO_TEACHER = ("sad-cached", "student", "sft", "sft-unfused")
 DEFAULT_VARIANTS = ("trl-fkl", "trl-gkd", "sad", "sad-cached", "token-kd", "student")
 
 
@@ -244,6 +250,8 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
         cfg.update(loss="token-kd", teacher_dtype="float32")
     if name == "sad-unfused":  # the defaults before issue 16
         cfg.update(fused_loss=False, loss_chunk_size=1024, teacher_dtype="float32")
+    if name.startswith("sft"):
+        cfg.update(loss="sft", fused_loss=name == "sft")
     cache = None
     if name == "sad-cached":
         cfg.update(teacher_signal="cached", cache_topk=w.topk)
@@ -251,7 +259,7 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
     batch = DistillCollator()(list(EncodedDataset(exs, teacher_cache=cache)))
     fixed = _Fixed(batch, rows)
     args = _training_args(DistillConfig, setup, w, steps, **cfg)
-    teacher = None if cache is not None else load("teacher")
+    teacher = None if cache is not None or name.startswith("sft") else load("teacher")
     return DistillTrainer(model=load("student"), args=args, teacher=teacher, train_dataset=fixed, data_collator=fixed)
 
 
@@ -435,7 +443,7 @@ def summarise(runs: dict[str, list[dict]], w: Workload, peak: dict, n_params: di
         steps = sorted(s for r in results for s in r["step_s"])
         q = statistics.quantiles(steps, n=4, method="inclusive") if len(steps) > 1 else [steps[0]] * 3
         median_s = statistics.median(steps)
-        teacher_runs = name not in ("sad-cached", "student")
+        teacher_runs = name not in NO_TEACHER
         step_flops = flops["student_fwd_bwd"] + (flops["teacher_fwd"] if teacher_runs else 0)
         rows[name] = {
             "description": VARIANTS[name],

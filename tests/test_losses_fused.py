@@ -13,8 +13,10 @@ from torch.testing import assert_close
 from agentdistill.data import DistillCollator, EncodedDataset
 from agentdistill.losses import (
     KINDS,
+    chunked_ce,
     chunked_kd,
     chunked_kd_topk,
+    fused_ce,
     fused_kd,
     fused_kd_topk,
     span_loss_sums,
@@ -83,6 +85,27 @@ def test_fused_kd_topk_equals_chunked(kind, k, temperature):
     _check(out, *_reference(ref.div, w, params), params)
     assert_close(out.div, ref.div.detach())
     assert torch.equal(out.teacher_top1, ref.teacher_top1)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 3, 100])
+def test_fused_ce_equals_chunked(bias, chunk_size):
+    hidden, weight, b = _problem(7, bias=bias)
+    targets = torch.randint(0, 13, (7,))
+    targets[2] = -100  # ignored: no loss, no gradient
+    w, params = _row_weights(7), _params(hidden, weight, b)
+    w[2] = 0.5
+    ref = chunked_ce(hidden, weight, targets, chunk_size=chunk_size, bias=b)
+    out = fused_ce(hidden, weight, targets, w, chunk_size=chunk_size, bias=b)
+    _check(out, *_reference(ref.loss, w, params), params)
+    assert_close(out.div, ref.loss.detach())
+    assert out.div[2] == 0 and not out.div.requires_grad
+    assert torch.equal(out.student_top1, ref.student_top1) and torch.equal(out.teacher_top1, targets)
+    # float32, as training runs
+    h32, w32 = hidden.detach().float().requires_grad_(), weight.detach().float().requires_grad_()
+    ref = chunked_ce(h32, w32, targets, chunk_size=chunk_size)
+    out = fused_ce(h32, w32, targets, w.float(), chunk_size=chunk_size)
+    _check(out, *_reference(ref.loss, w.float(), [h32, w32]), [h32, w32], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("n", "chunk_size"), [(7, 7), (7, 1), (7, 100), (1, 4), (64, 16)])
@@ -272,6 +295,8 @@ def _examples(tok, n=4, length=40, seed=0):
         {"loss": "token-kd", "divergence": "srkl", "beta": 0.2, "temperature": 0.5},
         {"loss": "sad", "teacher_signal": "cached", "divergence": "tvd", "normalize": "span"},
         {"loss": "sad", "teacher_signal": "cached", "divergence": "fkl", "temperature": 2.0},
+        {"loss": "sft"},
+        {"loss": "sft", "normalize": "span"},
     ],
 )
 def test_trainer_fused_equals_checkpointed(tmp_path, tok, tiny_models, cfg, monkeypatch):

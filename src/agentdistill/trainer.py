@@ -1,7 +1,7 @@
 """DistillConfig / DistillTrainer: Structured Agent Distillation on ``transformers.Trainer``.
 
 The Trainer owns the loop, checkpoints, logging and Accelerate; this module only overrides
-``compute_loss`` (span losses from ``losses.py``), the train sampler (curriculum) and the batch
+``compute_loss`` (span losses from the ``losses`` package), the train sampler (curriculum) and the batch
 prefetch (global token counts, so the loss is normalised over the whole accumulated batch on all
 processes), and adds per-span metrics to the logs.
 """
@@ -26,6 +26,7 @@ from agentdistill.losses import (
     chunked_ce,
     chunked_kd,
     chunked_kd_topk,
+    fused_ce,
     fused_kd,
     fused_kd_topk,
     span_loss_sums,
@@ -80,7 +81,7 @@ class DistillConfig(TrainingArguments):
     fused_loss: bool = field(
         default=True,
         metadata={
-            "help": "Compute the distillation loss's gradient in its forward pass, chunk by chunk (each chunk's logits "
+            "help": "Compute the loss's gradient (KD's and SFT's) in its forward pass, chunk by chunk (each chunk's logits "
             "projected once, none kept); false: checkpointed chunks that recompute their logits in backward (the "
             "reference path, same loss and gradients)."
         },
@@ -349,8 +350,13 @@ class DistillTrainer(Trainer):
         r, a, sp = reason[sup], act[sup], span_ids[sup]  # (N,)
         if args.loss == "sft":
             targets = ids[:, 1:][sup]
-            out = chunked_ce(hidden, weight, targets, chunk_size=args.loss_chunk_size, bias=bias)
-            loss, per_pos, agree = self._combine(out.loss, r, a, sp), out.loss, out.student_top1 == targets
+            if args.fused_loss:
+                fused = fused_ce(hidden, weight, targets, self._row_weights(r, a, sp), args.loss_chunk_size, bias)
+                loss, per_pos, top1 = fused.loss, fused.div, fused.student_top1
+            else:
+                out = chunked_ce(hidden, weight, targets, chunk_size=args.loss_chunk_size, bias=bias)
+                loss, per_pos, top1 = self._combine(out.loss, r, a, sp), out.loss, out.student_top1
+            agree = top1 == targets
         else:
             loss, per_pos, agree = self._kd(hidden, weight, bias, inputs, sup, r, a, sp)
         self._accumulate(per_pos.detach(), agree, r, a, int(attn.sum()))
