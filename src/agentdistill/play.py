@@ -150,7 +150,7 @@ def _stdout_write(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``agentdistill play``: parse the flags and play one task on stdin/stdout."""
-    from agentdistill.runconfig import CollectArgs
+    from agentdistill.runconfig import EnvSource
 
     p = argparse.ArgumentParser(
         prog="agentdistill play",
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
     p.add_argument("--games", help=SOURCE_HELP["games"])
     a = p.parse_args(argv)
-    env_kwargs = CollectArgs(
+    env_kwargs = EnvSource(
         env=a.env,
         env_seed=a.env_seed,
         data=a.data,

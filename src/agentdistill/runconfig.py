@@ -156,6 +156,30 @@ class AgentRun:
 
 
 @dataclass
+class EnvSource:
+    """Which env a stage plays and where its tasks come from (``envs.SOURCE_HELP``): the same flags on
+    collect, evaluate and play."""
+
+    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENVS)}."})
+    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
+    data: str | None = field(default=None, metadata={"help": SOURCE_HELP["data"]})
+    questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
+    wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
+    webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
+    games: str | None = field(default=None, metadata={"help": SOURCE_HELP["games"]})
+
+    def __post_init__(self) -> None:
+        check_counts(self, 1, "questions")
+
+    def env_kwargs(self) -> dict:
+        """``make_env``'s keyword arguments."""
+        return {
+            "seed": self.env_seed,
+            **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url, self.games),
+        }
+
+
+@dataclass
 class CollectSettings(AgentRun):
     train_size: int | None = field(
         default=None,
@@ -179,31 +203,22 @@ class CollectSpec(CollectSettings):
 
 
 @dataclass
-class CollectArgs(CollectSettings):
+class CollectArgs(EnvSource, CollectSettings):
     """Options of ``agentdistill collect``."""
 
-    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENVS)}."})
     agent: str = field(
         default="expert", metadata={"help": "`expert` (the env's oracle) or a model directory / hub name."}
     )
     split: str = field(default="train", metadata={"help": "Task split: train | dev | test."})
     out: str = field(default="trajs.jsonl", metadata={"help": "Trajectory JSONL to write (appended to and resumed)."})
-    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
-    data: str | None = field(default=None, metadata={"help": SOURCE_HELP["data"]})
-    questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
-    wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
-    webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
-    games: str | None = field(default=None, metadata={"help": SOURCE_HELP["games"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
         check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size", "questions")
 
     def env_kwargs(self) -> dict:
-        kw: dict = {"seed": self.env_seed}
-        if self.train_size is not None:
-            kw["train_size"] = self.train_size
-        return {**kw, **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url, self.games)}
+        kw = super().env_kwargs()
+        return kw if self.train_size is None else {**kw, "train_size": self.train_size}
 
 
 @dataclass
@@ -233,31 +248,18 @@ class EvalSpec(EvalSettings):
 
 
 @dataclass
-class EvalArgs(EvalSettings):
+class EvalArgs(EnvSource, EvalSettings):
     """Options of ``agentdistill evaluate``."""
 
     model: str = field(default="", metadata={"help": "Model directory or hub name to run as the agent."})
-    env: str = field(default="alfworld", metadata={"help": f"Environment: {' | '.join(ENVS)}."})
     reference: str | None = field(
         default=None, metadata={"help": "Teacher trajectories (same task ids) for CoT match."}
     )
     out: str = field(default="metrics.json", metadata={"help": "Metrics JSON; trajectories go beside it."})
-    env_seed: int = field(default=0, metadata={"help": "Seed that fixes the env's task sets."})
-    data: str | None = field(default=None, metadata={"help": SOURCE_HELP["data"]})
-    questions: int | None = field(default=None, metadata={"help": SOURCE_HELP["questions"]})
-    wiki: str | None = field(default=None, metadata={"help": SOURCE_HELP["wiki"]})
-    webshop_url: str | None = field(default=None, metadata={"help": SOURCE_HELP["webshop_url"]})
-    games: str | None = field(default=None, metadata={"help": SOURCE_HELP["games"]})
 
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
         check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "questions")
-
-    def env_kwargs(self) -> dict:
-        return {
-            "seed": self.env_seed,
-            **source_kwargs(self.env, self.data, self.questions, self.wiki, self.webshop_url, self.games),
-        }
 
 
 def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:

@@ -29,7 +29,7 @@ from agentdistill.envs.alfworld.env import INSTRUCTION
 from agentdistill.envs.alfworld.tasks import TASK_TYPES
 from agentdistill.envs.alfworld_tw.engine import start_game, to_engine, to_speech
 from agentdistill.envs.base import StepResult
-from agentdistill.envs.textworld.engine import GameEpisode, clean_feedback
+from agentdistill.envs.textworld.engine import GameEnv, GameEpisode, clean_feedback
 from agentdistill.envs.textworld.games import GameSet, expand, find_games
 from agentdistill.errors import ConfigError, require_extra
 
@@ -86,7 +86,7 @@ def _meta(path: Path) -> dict[str, Any]:
     }
 
 
-class AlfworldTWEnv:
+class AlfworldTWEnv(GameEnv):
     """ALFWorld's games on its own engine (see the module docstring).
 
     Args:
@@ -111,14 +111,6 @@ class AlfworldTWEnv:
         require_extra("fast_downward", "alfworld", "--env alfworld-tw (its planner)")
         self.games = alfworld_games(games, seed)
         self.seed, self.grammar = seed, grammar
-        self._episode: GameEpisode | None = None
-
-    def splits(self) -> dict[str, int]:
-        """Split name -> number of games (``train``, ``dev``, ``test`` and ``all``)."""
-        return {s: len(ids) for s, ids in self.games.split_ids.items()}
-
-    def task_ids(self, split: str) -> list[str]:
-        return self.games.ids(split, "alfworld-tw")
 
     def task_type(self, task_id: str) -> str:
         """One of ``task_types`` (the embedded env's names), or ``unknown``."""
@@ -134,9 +126,7 @@ class AlfworldTWEnv:
 
     def reset(self, task_id: str) -> str:
         """Start the game; returns the room and "Your task is to: ..." (without the engine's welcome line)."""
-        path = self.games.path(task_id, "alfworld-tw")
-        if self._episode is not None:
-            self._episode.close()
+        path = self._game(task_id)
         game = start_game(str(path), policy=False)
         state = game.reset()
 
@@ -147,36 +137,33 @@ class AlfworldTWEnv:
             return list(pddl._pddl_state.replan(pddl._entity_infos))
 
         grammar = self.grammar
-        self._episode = GameEpisode(
-            game,
-            state,
-            MAX_STEPS,
-            observe=lambda s: to_speech(clean_feedback(s.feedback), grammar),
-            fallback_plan=_meta(path)["walkthrough"],
-            replan=replan,
+        self._play(
+            GameEpisode(
+                game,
+                state,
+                MAX_STEPS,
+                observe=lambda s: to_speech(clean_feedback(s.feedback), grammar),
+                fallback_plan=_meta(path)["walkthrough"],
+                replan=replan,
+            )
         )
         parts = [p.strip() for p in state.feedback.split("\n\n") if p.strip()]
         return "\n\n".join(p for p in parts if not p.startswith("-= Welcome"))
 
     def step(self, action: str) -> StepResult:
         """Apply one command in either grammar; ``think: ...`` is answered "OK."."""
-        return self._started().step(to_engine(action))
+        return super().step(to_engine(action))
 
     def expert_step(self) -> tuple[str | None, str]:
         """The planner's next command (and its plan as a thought when the plan is new or changed)."""
-        thought, action = self._started().expert_step()
+        thought, action = super().expert_step()
         if thought is not None:
             thought = to_speech_plan(thought, self.grammar)
         return thought, to_speech(action, self.grammar)
 
     def result(self) -> dict[str, Any]:
         """``{"success": won, "reward": 1.0 if won, "steps"}``."""
-        return self._started().result()
-
-    def _started(self) -> GameEpisode:
-        if self._episode is None:
-            raise RuntimeError("call reset(task_id) before step()")
-        return self._episode
+        return super().result()
 
 
 def to_speech_plan(thought: str, grammar: str) -> str:

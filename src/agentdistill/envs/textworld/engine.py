@@ -8,9 +8,11 @@ engine's own plan (``policy_commands``: the shortest command list that wins from
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from agentdistill.envs.base import StepResult
+from agentdistill.envs.textworld.games import GameSet
 
 NOTHING_HAPPENS = "Nothing happens."
 MAX_COMMAND = 200
@@ -138,3 +140,45 @@ class GameEpisode:
         if self.game is not None:
             self.game.close()
             self.game = None
+
+
+class GameEnv:
+    """What the envs over game files share: tasks are the games of ``self.games`` (split by
+    ``games.find_games``), and ``step``, ``expert_step`` and ``result`` go to the ``GameEpisode``
+    that ``reset`` started (``_play``)."""
+
+    name: ClassVar[str]
+    games: GameSet
+    _episode: GameEpisode | None = None
+
+    def splits(self) -> dict[str, int]:
+        """Split name -> number of games (``train``, ``dev``, ``test`` and ``all``)."""
+        return {s: len(ids) for s, ids in self.games.split_ids.items()}
+
+    def task_ids(self, split: str) -> list[str]:
+        return self.games.ids(split, self.name)
+
+    def _game(self, task_id: str) -> Path:
+        """The game file of ``task_id``; the episode in progress is closed (its interpreter ended)."""
+        if self._episode is not None:
+            self._episode.close()
+            self._episode = None
+        return self.games.path(task_id, self.name)
+
+    def _play(self, episode: GameEpisode) -> None:
+        self._episode = episode
+
+    def step(self, action: str) -> StepResult:
+        """Apply one command: ``think: ...`` is answered "OK."; the game answers any other."""
+        return self._started().step(action)
+
+    def expert_step(self) -> tuple[str | None, str]:
+        return self._started().expert_step()
+
+    def result(self) -> dict[str, Any]:
+        return self._started().result()
+
+    def _started(self) -> GameEpisode:
+        if self._episode is None:
+            raise RuntimeError("call reset(task_id) before step()")
+        return self._episode

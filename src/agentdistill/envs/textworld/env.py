@@ -31,8 +31,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agentdistill.envs.base import StepResult
-from agentdistill.envs.textworld.engine import GameEpisode, clean_feedback
+from agentdistill.envs.textworld.engine import GameEnv, GameEpisode, clean_feedback
 from agentdistill.envs.textworld.games import GameSet, expand, find_games
 from agentdistill.errors import ConfigError, require_extra
 
@@ -81,7 +80,7 @@ def _meta(path: Path) -> dict[str, Any]:
     }
 
 
-class TextWorldEnv:
+class TextWorldEnv(GameEnv):
     """TextWorld games as tasks (see the module docstring).
 
     Args:
@@ -100,14 +99,10 @@ class TextWorldEnv:
         self.textworld = require_extra("textworld", "textworld", "--env textworld")
         self.games = textworld_games(games, seed)
         self.seed = seed
-        self._episode: GameEpisode | None = None
 
-    def splits(self) -> dict[str, int]:
-        """Split name -> number of games (``train``, ``dev``, ``test`` and ``all``)."""
-        return {s: len(ids) for s, ids in self.games.split_ids.items()}
-
-    def task_ids(self, split: str) -> list[str]:
-        return self.games.ids(split, "textworld")
+    def result(self) -> dict[str, Any]:
+        """``{"success": won, "reward": score / max score, "steps"}``."""
+        return super().result()
 
     def task_type(self, task_id: str) -> str:
         """The TextWorld challenge the game was made with, or ``custom``."""
@@ -122,9 +117,7 @@ class TextWorldEnv:
 
     def reset(self, task_id: str) -> str:
         """Start the game; returns the first room's description and "Your task is to: <objective>"."""
-        path = self.games.path(task_id, "textworld")
-        if self._episode is not None:
-            self._episode.close()
+        path = self._game(task_id)
         tw = self.textworld
         infos = tw.EnvInfos(
             description=True, admissible_commands=True, policy_commands=True, won=True, lost=True, score=True,
@@ -133,21 +126,5 @@ class TextWorldEnv:
         game = tw.start(str(path), infos)
         state = game.reset()
         meta = _meta(path)
-        self._episode = GameEpisode(game, state, MAX_STEPS, fallback_plan=meta["walkthrough"])
+        self._play(GameEpisode(game, state, MAX_STEPS, fallback_plan=meta["walkthrough"]))
         return f"{clean_feedback(state['description'])}\n\nYour task is to: {meta['objective']}"
-
-    def step(self, action: str) -> StepResult:
-        """Apply one command: ``think: ...`` is answered "OK."; the game answers any other."""
-        return self._started().step(action)
-
-    def expert_step(self) -> tuple[str | None, str]:
-        return self._started().expert_step()
-
-    def result(self) -> dict[str, Any]:
-        """``{"success": won, "reward": score / max score, "steps"}``."""
-        return self._started().result()
-
-    def _started(self) -> GameEpisode:
-        if self._episode is None:
-            raise RuntimeError("call reset(task_id) before step()")
-        return self._episode
