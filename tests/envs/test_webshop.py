@@ -311,3 +311,35 @@ def test_expert_thoughts_are_varied_and_grounded(env):
     assert len(set(thoughts)) >= 10
     first = _run_expert(env, env.task_ids("test")[0])
     assert first[0][0] is None and first[0][1].startswith("search[")
+
+
+def test_click_rules_both_backends_share():
+    """``click_target``: every button of every page, case-insensitive, and the clicks no page offers."""
+    from agentdistill.envs.webshop.text import click_target
+
+    res = {"asins": ["B0ABC", "B0XYZ"], "has_prev": True, "has_next": False}
+    opts = {"options": [("size", ["small", "Large"]), ("color", ["red"])]}
+    cases = [
+        ("search", "Back to Search", {}, None),  # the search page has a search box and no buttons
+        ("results", "back to search", res, ("search", None)),
+        ("results", " < Prev ", res, ("results", -1)),
+        ("results", "Next >", res, None),  # no next page
+        ("results", "Next >", {**res, "has_next": True}, ("results", 1)),
+        ("results", "b0xyz", res, ("item", "B0XYZ")),
+        ("results", "B0NOPE", res, None),
+        ("results", "", res, None),
+        ("item", "< Prev", opts, ("results", 0)),
+        ("item", "features", opts, ("subpage", "Features")),
+        ("item", "Buy Now", opts, ("buy", None)),
+        ("item", "large", opts, ("option", ("size", "Large"))),
+        ("item", "Red", opts, ("option", ("color", "red"))),
+        ("item", "blue", opts, None),
+        ("item", "B0ABC", {**opts, **res}, None),  # results' buttons are not on the item page
+        ("Reviews", "< prev", opts, ("item", None)),
+        ("description", "< Prev", {}, ("item", None)),
+        ("description", "buy now", opts, None),
+        ("description", "Back to Search", {}, ("search", None)),
+        ("bought", "< Prev", opts, None),
+    ]
+    for page, button, kw, want in cases:
+        assert click_target(page, button, **kw) == want, (page, button)

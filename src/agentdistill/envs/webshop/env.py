@@ -32,7 +32,14 @@ from agentdistill.envs.webshop.expert import Expert
 from agentdistill.envs.webshop.reward import reward_breakdown
 from agentdistill.envs.webshop.search import RESULTS_PER_PAGE, search_index
 from agentdistill.envs.webshop.tasks import Task, task_set
-from agentdistill.envs.webshop.text import done_text, item_text, results_text, search_text, subpage_text
+from agentdistill.envs.webshop.text import (
+    click_target,
+    done_text,
+    item_text,
+    results_text,
+    search_text,
+    subpage_text,
+)
 from agentdistill.errors import ConfigError
 
 INVALID = "Invalid action!"
@@ -160,49 +167,39 @@ class WebShopEnv:
         return True
 
     def _click(self, button: str) -> bool:
-        b = button.strip().lower()
-        page = self._page
-        if page == "search" or not b:
+        results = self._page == "results"
+        target = click_target(
+            self._page,
+            button,
+            [asin for asin, _, _ in self._listings()] if results else (),
+            results and self._page_no > 1,
+            results and self._has_next(),
+            self._item.options if self._item is not None else (),
+        )
+        if target is None:
             return False
-        if b == "back to search":
+        kind, arg = target
+        if kind == "search":
             self._page, self._item, self._chosen = "search", None, {}
-            return True
-        if page == "results":
-            if b == "next >" and self._has_next():
-                self._page_no += 1
-                return True
-            if b == "< prev" and self._page_no > 1:
-                self._page_no -= 1
-                return True
-            for asin, _, _ in self._listings():
-                if asin.lower() == b:
-                    self._page, self._item, self._chosen = "item", self._products[asin], {}
-                    return True
-            return False
-        if page in ("description", "features", "reviews"):
-            if b == "< prev":
-                self._page = "item"
-                return True
-            return False
-        # item page
-        assert self._item is not None
-        if b == "< prev":
+        elif kind == "results" and arg:
+            self._page_no += arg
+        elif kind == "results":
             self._page, self._item, self._chosen = "results", None, {}
-            return True
-        if b in ("description", "features", "reviews"):
-            self._page = b
-            return True
-        if b == "buy now":
+        elif kind == "item" and arg:
+            self._page, self._item, self._chosen = "item", self._products[arg], {}
+        elif kind == "item":
+            self._page = "item"
+        elif kind == "subpage":
+            self._page = arg.lower()
+        elif kind == "buy":
+            assert self._task is not None and self._item is not None
             breakdown = reward_breakdown(self._task.goal, self._item, self._chosen)
             self._breakdown, self._reward = asdict(breakdown), breakdown.reward
             self._page = "bought"
-            return True
-        for dim, values in self._item.options:
-            for v in values:
-                if v.lower() == b:
-                    self._chosen[dim] = v
-                    return True
-        return False
+        else:  # an option
+            dim, value = arg
+            self._chosen[dim] = value
+        return True
 
     # -- pages -------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from agentdistill.envs.webshop.routes import (
     sub_url,
 )
 from agentdistill.envs.webshop.text import (
-    SUBPAGES,
+    click_target,
     done_text,
     item_text,
     results_text,
@@ -267,38 +267,35 @@ class WebShopHTTPEnv:
         return item_text(item.options, item.title, item.price, item.rating)
 
     def _click(self, button: str) -> str | None:
-        b = button.strip().lower()
-        s, page = self._session, self._page
+        s, r, item = self._session, self._results, self._item
         assert s is not None
-        if page == "search" or not b:
+        target = click_target(
+            self._page,
+            button,
+            [asin for asin, _, _ in r.listings] if r is not None else (),
+            r is not None and r.has_prev,
+            r is not None and r.has_next,
+            item.options if item is not None else (),
+        )
+        if target is None:
             return None
-        if b == "back to search":
+        kind, arg = target
+        if kind == "search":
             instruction = read_instruction(self._fetch(index_url(s)))
             self._page, self._results, self._item, self._chosen = "search", None, None, {}
             return search_text(instruction)
-        if page == "results":
-            r = self._results
-            assert r is not None
-            if b == "next >" and r.has_next:
-                return self._show_results(self._keywords, r.page_no + 1)
-            if b == "< prev" and r.has_prev:
-                return self._show_results(self._keywords, r.page_no - 1)
-            asin = next((a for a, _, _ in r.listings if a.lower() == b), None)
-            return self._show_item(asin, {}) if asin else None
-        if page in SUBPAGES:
-            return self._show_item(self._asin, self._chosen) if b == "< prev" else None
-        # item page
-        assert self._item is not None and self._results is not None
-        if b == "< prev":
-            return self._show_results(self._keywords, self._results.page_no)
-        sub = next((x for x in SUBPAGES if x.lower() == b), None)
-        if sub:
+        assert r is not None  # every other page was reached from a results page
+        if kind == "results":
+            return self._show_results(self._keywords, r.page_no + arg)
+        if kind == "item":
+            return self._show_item(arg, {}) if arg else self._show_item(self._asin, self._chosen)
+        if kind == "subpage":
             lines = read_subpage(
-                self._fetch(sub_url(s, self._asin, self._keywords, self._results.page_no, sub, self._chosen)), sub
+                self._fetch(sub_url(s, self._asin, self._keywords, r.page_no, arg, self._chosen)), arg
             )
-            self._page = sub
+            self._page = arg
             return subpage_text(lines)
-        if b == "buy now":
+        if kind == "buy":
             done = read_done(self._fetch(done_url(s, self._asin, self._chosen)))
             self._page, self._reward = "bought", done.reward
             self._purchase: dict[str, Any] = {"purchased": done.asin or self._asin}
@@ -306,11 +303,8 @@ class WebShopHTTPEnv:
                 with contextlib.suppress(json.JSONDecodeError):  # the real app prints it with pprint, not as JSON
                     self._purchase["breakdown"] = json.loads(done.reward_info)
             return done_text(done.code, done.asin, done.options_json, done.reward)
-        for dim, values in self._item.options:
-            for v in values:
-                if v.lower() == b:
-                    return self._show_item(self._asin, {**self._chosen, dim: v})
-        return None
+        dim, value = arg  # an option
+        return self._show_item(self._asin, {**self._chosen, dim: value})
 
     def _shown_product(self) -> Product:
         """The item as its page shows it: all the expert reads (ASIN, title, price, options)."""
