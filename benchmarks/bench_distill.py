@@ -80,6 +80,10 @@ WORKLOADS = {
         (4, 512, 8, 1376), (2, 256, 4, 688), 8192, 8, 512, (32, 64), (24, 72), (8, 24), (16, 48), 64
     ),
     "tiny": Workload((2, 64, 4, 172), (1, 32, 2, 86), 512, 2, 64, (4, 8), (3, 9), (1, 3), (2, 6), 16),
+    # issue 16's GPU pair: 12 x 768 -> 4 x 384, vocabulary 32k, 16 x 1024 tokens (run with --device cuda --bf16)
+    "gpu": Workload(
+        (12, 768, 12, 3072), (4, 384, 6, 1536), 32000, 16, 1024, (32, 64), (24, 72), (8, 24), (16, 48), 64
+    ),
 }
 
 
@@ -121,7 +125,7 @@ def build_models(w: Workload, out: Path) -> None:
             num_hidden_layers=layers,
             num_attention_heads=heads,
             num_key_value_heads=heads,
-            max_position_embeddings=1024,
+            max_position_embeddings=max(1024, w.seq),
             tie_word_embeddings=False,
             pad_token_id=0,
             bos_token_id=3,
@@ -146,7 +150,7 @@ def examples(w: Workload) -> list:
     return out
 
 
-def prepare(w: Workload, out: Path) -> None:
+def prepare(w: Workload, out: Path, device: str = "cpu") -> None:
     """Models, and the teacher's top-k cache for ``sad-cached`` (built here, so no variant pays for the teacher)."""
     from transformers.utils import logging
 
@@ -155,7 +159,7 @@ def prepare(w: Workload, out: Path) -> None:
 
     logging.disable_progress_bar()
     build_models(w, out)
-    build_cache(load_causal_lm(out / "teacher"), examples(w), out / "cache.safetensors", topk=w.topk)
+    build_cache(load_causal_lm(out / "teacher").to(device), examples(w), out / "cache.safetensors", topk=w.topk)
 
 
 # ---- one variant, in its own process -----------------------------------------------------------
@@ -183,7 +187,7 @@ class _Fixed:
         return self.batch
 
 
-def _training_args(cls: Any, setup: Path, w: Workload, steps: int, **extra: Any) -> Any:
+def _training_args(cls: Any, setup: Path, w: Workload, steps: int, device: str, **extra: Any) -> Any:
     common = {
         "output_dir": str(setup / "out"),
         "per_device_train_batch_size": w.batch,
@@ -196,14 +200,14 @@ def _training_args(cls: Any, setup: Path, w: Workload, steps: int, **extra: Any)
         "save_strategy": "no",
         "report_to": "none",
         "disable_tqdm": True,
-        "use_cpu": True,
+        "use_cpu": device == "cpu",
         "seed": 0,
         "remove_unused_columns": False,
     }
     return cls(**common, **extra)
 
 
-def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
+def _trainer(name: str, setup: Path, w: Workload, steps: int, device: str, bf16: bool) -> Any:
     import torch
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
@@ -220,7 +224,7 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
     plain = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
     if name == "student":
         fixed = _Fixed(plain, rows)
-        args = _training_args(TrainingArguments, setup, w, steps)
+        args = _training_args(TrainingArguments, setup, w, steps, device, bf16=bf16)
         return Trainer(model=load("student"), args=args, train_dataset=fixed, data_collator=fixed)
     if name.startswith("trl-"):
         from datasets import Dataset
@@ -234,7 +238,7 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
         # checkpointing); lmbda=0: no on-policy generation, so a step is teacher + student forward and the loss.
         beta = 0.0 if name == "trl-fkl" else 0.5
         args = _training_args(
-            GKDConfig, setup, w, steps, lmbda=0.0, beta=beta, bf16=False, gradient_checkpointing=False
+            GKDConfig, setup, w, steps, device, lmbda=0.0, beta=beta, bf16=bf16, gradient_checkpointing=False
         )
         return GKDTrainer(
             model=load("student"),
@@ -258,7 +262,7 @@ def _trainer(name: str, setup: Path, w: Workload, steps: int) -> Any:
         cache = load_cache(setup / "cache.safetensors", exs)
     batch = DistillCollator()(list(EncodedDataset(exs, teacher_cache=cache)))
     fixed = _Fixed(batch, rows)
-    args = _training_args(DistillConfig, setup, w, steps, **cfg)
+    args = _training_args(DistillConfig, setup, w, steps, device, bf16=bf16, **cfg)
     teacher = None if cache is not None or name.startswith("sft") else load("teacher")
     return DistillTrainer(model=load("student"), args=args, teacher=teacher, train_dataset=fixed, data_collator=fixed)
 
@@ -281,8 +285,10 @@ class _Baton:
             self.w.write(b".")
 
 
-def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, threads: int, baton: _Baton) -> dict:
-    """Train ``warmup + steps`` steps; the timed steps' seconds, the step-0 loss and the RSS figures.
+def run_variant(
+    name: str, setup: Path, w: Workload, warmup: int, steps: int, threads: int, baton: _Baton, device: str, bf16: bool
+) -> dict:
+    """Train ``warmup + steps`` steps; the timed steps' seconds, the step-0 loss and the RSS (and GPU memory) figures.
 
     A step's time runs from the go-ahead after the previous step (or the end of it) to the end of this
     one, so it includes the training loop's own work between steps (fetching the batch, logging).
@@ -291,7 +297,8 @@ def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, th
     from transformers import TrainerCallback
 
     torch.set_num_threads(threads)
-    trainer = _trainer(name, setup, w, warmup + steps)
+    trainer = _trainer(name, setup, w, warmup + steps, device, bf16)
+    cuda = device.startswith("cuda")
     losses: list[float] = []
     compute_loss = trainer.compute_loss
 
@@ -312,6 +319,8 @@ def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, th
             starts.append(time.perf_counter())
 
         def on_step_end(self, args: Any, state: Any, control: Any, **k: Any) -> None:
+            if cuda:
+                torch.cuda.synchronize()  # the step's kernels have run
             times.append(time.perf_counter() - starts[-1])
             baton.done()
             if state.global_step < state.max_steps:
@@ -328,29 +337,34 @@ def run_variant(name: str, setup: Path, w: Workload, warmup: int, steps: int, th
         "loss0": losses[0],
         "rss_before_mb": rss_before,
         "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "teacher_dtype": str(next(teacher.parameters()).dtype).removeprefix("torch.") if teacher else None,
     }
 
 
-def matmul_peak(threads: int, sizes: Sequence[int], reps: int) -> dict:
-    """Median-of-``reps`` GFLOP/s of ``torch.mm`` at each size, fp32 and bf16; the peak is the fp32 maximum."""
+def matmul_peak(threads: int, sizes: Sequence[int], reps: int, device: str = "cpu", bf16: bool = False) -> dict:
+    """Median-of-``reps`` GFLOP/s of ``torch.mm`` at each size, fp32 and bf16, on ``device``; the peak is the
+    fp32 maximum (``--bf16``: the bf16 maximum)."""
     import torch
 
     torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     out: dict[str, Any] = {}
     for dtype in (torch.float32, torch.bfloat16):
         rates = []
         for n in sizes:
-            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+            a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
             torch.mm(a, b)
+            sync()
             times = []
             for _ in range(reps):
                 t = time.perf_counter()
                 torch.mm(a, b)
+                sync()
                 times.append(time.perf_counter() - t)
             rates.append(2 * n**3 / statistics.median(times) / 1e9)
         out[str(dtype).removeprefix("torch.")] = dict(zip(map(str, sizes), rates, strict=True))
-    out["peak_gflops"] = max(out["float32"].values())
+    out["peak_gflops"] = max(out["bfloat16" if bf16 else "float32"].values())
     return out
 
 
@@ -453,6 +467,9 @@ def summarise(runs: dict[str, list[dict]], w: Workload, peak: dict, n_params: di
             "tokens_per_s_p25": w.tokens / q[2],  # the slower quarter's edge
             "tokens_per_s_p75": w.tokens / q[0],
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
+            "peak_gpu_mb": statistics.median(r["peak_gpu_mb"] for r in results)
+            if results[0].get("peak_gpu_mb")
+            else None,
             "rss_before_mb": statistics.median(r["rss_before_mb"] for r in results),
             "loss0": results[0]["loss0"],
             "teacher_dtype": results[0]["teacher_dtype"],
@@ -464,6 +481,7 @@ def summarise(runs: dict[str, list[dict]], w: Workload, peak: dict, n_params: di
     for row in rows.values():
         row["x_tokens_per_s"] = row["tokens_per_s"] / base["tokens_per_s"] if base else None
         row["x_peak_rss"] = row["peak_rss_mb"] / base["peak_rss_mb"] if base else None
+        row["x_peak_gpu"] = row["peak_gpu_mb"] / base["peak_gpu_mb"] if base and row["peak_gpu_mb"] else None
     return rows
 
 
@@ -502,7 +520,9 @@ def targets(rows: dict) -> list[dict]:
 
 
 def table(rows: dict) -> str:
-    head = "| variant | tokens/s (p25–p75) | x TRL β=0 | peak RSS MB | x TRL β=0 | util. of fp32 peak | step-0 loss |"
+    gpu = any(r["peak_gpu_mb"] for r in rows.values())
+    mem = "peak GPU memory MB" if gpu else "peak RSS MB"
+    head = f"| variant | tokens/s (p25–p75) | x TRL β=0 | {mem} | x TRL β=0 | util. of the matmul peak | step-0 loss |"
     lines = [head, "|---|---|---|---|---|---|---|"]
 
     def ratio(x: float | None) -> str:
@@ -511,8 +531,9 @@ def table(rows: dict) -> str:
     for name, r in rows.items():
         speed = f"{r['tokens_per_s']:.0f} ({r['tokens_per_s_p25']:.0f}–{r['tokens_per_s_p75']:.0f})"
         lines.append(
-            f"| {name}: {r['description']} | {speed} | {ratio(r['x_tokens_per_s'])} | {r['peak_rss_mb']:.0f} | "
-            f"{ratio(r['x_peak_rss'])} | {100 * r['utilisation']:.0f} % | {r['loss0']:.9g} |"
+            f"| {name}: {r['description']} | {speed} | {ratio(r['x_tokens_per_s'])} | "
+            f"{r['peak_gpu_mb' if gpu else 'peak_rss_mb']:.0f} | {ratio(r['x_peak_gpu' if gpu else 'x_peak_rss'])} | "
+            f"{100 * r['utilisation']:.0f} % | {r['loss0']:.9g} |"
         )
     return "\n".join(lines)
 
@@ -528,6 +549,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--workload", choices=WORKLOADS, default="reference", help="tiny: seconds-long, for the tests")
     p.add_argument("--threads", type=int, default=2, help="torch/OpenMP threads per subprocess")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (one GPU shared by the variants' processes)")
+    p.add_argument(
+        "--bf16", action="store_true", help="bf16 mixed precision in every variant (utilisation: of bf16's peak)"
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="results JSON")
     p.add_argument("--_variant", help=argparse.SUPPRESS)
     p.add_argument("--_setup", type=Path, help=argparse.SUPPRESS)
@@ -540,10 +565,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     w = WORKLOADS[a.workload]
     if a._result:  # a child
         if a._peak:
-            sizes = (2048, 4096) if a.workload == "reference" else (256,)
-            result = matmul_peak(a.threads, sizes, reps=3 if a.workload == "tiny" else 5)
+            sizes = {"reference": (2048, 4096), "gpu": (4096, 8192)}.get(a.workload, (256,))
+            result = matmul_peak(a.threads, sizes, 3 if a.workload == "tiny" else 5, a.device, a.bf16)
         else:
-            result = run_variant(a._variant, a._setup, w, a.warmup, a.steps, a.threads, _Baton(a._baton))
+            baton = _Baton(a._baton)
+            result = run_variant(a._variant, a._setup, w, a.warmup, a.steps, a.threads, baton, a.device, a.bf16)
         a._result.write_text(json.dumps(result))
         return 0
 
@@ -554,15 +580,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not _has_trl() and any(n.startswith("trl-") for n in names):
         print("trl is not installed (pip install agentdistill[bench]): skipping the TRL rows and the ratios to them")
         names = [n for n in names if not n.startswith("trl-")]
-    common = ["--workload", a.workload, "--threads", str(a.threads)]
+    common = ["--workload", a.workload, "--threads", str(a.threads), "--device", a.device, *["--bf16"] * a.bf16]
     t0 = time.perf_counter()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         setup = Path(tmp)
-        prepare(w, setup)
+        prepare(w, setup, a.device)
         n_params = {who: _params(setup / who)[1] for who in ("teacher", "student")}
         peak = _child([*common, "--_peak"], a.threads)
-        print(f"fp32 matmul peak {peak['peak_gflops']:.0f} GFLOP/s; bf16 {max(peak['bfloat16'].values()):.0f} GFLOP/s")
+        fp32, bf16 = max(peak["float32"].values()), max(peak["bfloat16"].values())
+        print(f"matmul peak on {a.device}: fp32 {fp32:.0f} GFLOP/s, bf16 {bf16:.0f} GFLOP/s")
         runs: dict[str, list[dict]] = {n: [] for n in names}
         steps = ["--warmup", str(a.warmup), "--steps", str(a.steps), "--_setup", tmp]
         for rep in range(a.repeats):
@@ -577,7 +604,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "command": " ".join(["benchmarks/bench_distill.py", *(argv if argv is not None else sys.argv[1:])]),
         "workload": {"name": a.workload, **asdict(w), "tokens_per_step": w.tokens, "params_non_embedding": n_params},
-        "settings": {"warmup": a.warmup, "steps": a.steps, "repeats": a.repeats, "threads": a.threads},
+        "settings": {
+            "warmup": a.warmup,
+            "steps": a.steps,
+            "repeats": a.repeats,
+            "threads": a.threads,
+            "device": a.device,
+            "bf16": a.bf16,
+        },
         "machine": {**_machine(), "load_avg_start": load_start, "load_avg_end": os.getloadavg()},
         "matmul": peak,
         "variants": rows,
@@ -616,6 +650,8 @@ def _machine() -> dict:
         if ln.startswith("model name")
     ]
     info.update(cpu=cpu[0] if cpu else platform.processor(), cores=os.cpu_count())
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 

@@ -1,9 +1,10 @@
 """Rollout speed: episodes/s and generated tokens/s of the agent with and without KV cache reuse between turns.
 
     .venv/bin/python benchmarks/bench_rollout.py [--tasks 32] [--repeat 2] [--turn_tokens 32] [--positions 1024,2048]
+        [--variants "generate,32 reuse,32 generate,1 reuse,1"] [--device cuda] [--hidden 384 --layers 6 --heads 6]
 
 The model is the embedded teacher's architecture at the quick preset's size (Llama, hidden 128, 2 layers,
-4 heads, fp32; a window of 1024 positions, or each of ``--positions``), randomly initialised, with a BPE
+4 heads, fp32, on the CPU; ``--hidden/--layers/--heads`` and ``--device`` change them; a window of 1024 positions, or each of ``--positions``), randomly initialised, with a BPE
 tokenizer (vocab 2048) trained on expert transcripts as ``agentdistill run`` trains it. A random model
 writes random tokens and seldom ends a turn; with ``--turn_tokens N`` it writes a newline (where an ALFWorld
 turn ends) at a pseudo-random 1 in N of the positions, so its turns end after about N tokens, as a trained
@@ -35,7 +36,7 @@ VARIANTS = (("generate", 32), ("reuse", 32), ("generate", 1), ("reuse", 1))
 RESULTS = Path(__file__).parent / "results" / "rollout.json"
 
 
-def build(out: Path, positions: int) -> None:
+def build(out: Path, positions: int, hidden: int = 128, layers: int = 2, heads: int = 4) -> None:
     """Tokenizer (trained on expert transcripts) + randomly initialised quick-size Llama with a window of
     ``positions`` tokens, saved to ``out``."""
     import torch
@@ -54,7 +55,9 @@ def build(out: Path, positions: int) -> None:
             t = expert_episode(env, tid)
             texts += text_pieces(*get_format(t.text_format).render(t.prompt, t.steps))
     tok = train_bpe_tokenizer(texts, vocab_size=2048)
-    config = causal_lm_config(len(tok), hidden_size=128, num_layers=2, num_heads=4, max_position_embeddings=positions)
+    config = causal_lm_config(
+        len(tok), hidden_size=hidden, num_layers=layers, num_heads=heads, max_position_embeddings=positions
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
     model.save_pretrained(out)
@@ -82,7 +85,7 @@ def end_turns(model: Any, newline: int, turn_tokens: int) -> None:
 
 
 def run_variant(
-    model_dir: Path, mode: str, batch_size: int, tasks: int, threads: int, turn_tokens: int
+    model_dir: Path, mode: str, batch_size: int, tasks: int, threads: int, turn_tokens: int, device: str = "cpu"
 ) -> dict[str, Any]:
     """Time one variant's episodes (in this process) and describe what they produced."""
     import torch
@@ -92,7 +95,7 @@ def run_variant(
     from agentdistill.modeling import load_causal_lm, load_tokenizer
 
     torch.set_num_threads(threads)
-    model, tok = load_causal_lm(model_dir), load_tokenizer(model_dir)
+    model, tok = load_causal_lm(model_dir).to(device), load_tokenizer(model_dir)
     if turn_tokens:
         end_turns(model, tok.convert_tokens_to_ids("Ċ"), turn_tokens)  # "Ċ": byte-level BPE's "\n"
     cfg = AgentConfig(max_new_tokens=MAX_NEW_TOKENS, batch_size=batch_size, reuse_cache=mode == "reuse")
@@ -117,13 +120,13 @@ def run_variant(
     }
 
 
-def bench(model_dir: Path, a: argparse.Namespace) -> list[dict[str, Any]]:
+def bench(model_dir: Path, a: argparse.Namespace, variants: list[tuple[str, int]]) -> list[dict[str, Any]]:
     """Every variant ``a.repeat`` times, interleaved, each in a fresh process; the fastest round of each."""
-    runs: dict[tuple[str, int], list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(a.repeat):
-        for mode, batch in VARIANTS:
+        for mode, batch in variants:
             cmd = [sys.executable, __file__, "--variant", f"{mode},{batch},{model_dir}", "--tasks", str(a.tasks)]
-            cmd += ["--threads", str(a.threads), "--turn_tokens", str(a.turn_tokens)]
+            cmd += ["--threads", str(a.threads), "--turn_tokens", str(a.turn_tokens), "--device", a.device]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
             runs[mode, batch].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1}: {mode} batch {batch}: {runs[mode, batch][-1]['seconds']:.1f} s", flush=True)
@@ -178,22 +181,40 @@ def main(argv: list[str] | None = None) -> int:
         default="1024",
         help="comma-separated context windows to bench (1024: the quick preset; longer: histories are cut later)",
     )
+    p.add_argument("--hidden", type=int, default=128, help="the model's hidden size (128: the quick preset's teacher)")
+    p.add_argument("--layers", type=int, default=2, help="its layers")
+    p.add_argument("--heads", type=int, default=4, help="its attention heads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--variants",
+        default=" ".join(f"{m},{b}" for m, b in VARIANTS),
+        help="space-separated MODE,BATCH pairs (MODE generate or reuse); ratios are to generate,32",
+    )
     p.add_argument("--out", default=str(RESULTS), help="where the JSON results go")
     p.add_argument("--variant", help=argparse.SUPPRESS)  # internal: MODE,BATCH,MODEL_DIR -> one JSON line
     a = p.parse_args(argv)
     if a.variant:
         mode, batch, model_dir = a.variant.split(",", 2)
-        print(json.dumps(run_variant(Path(model_dir), mode, int(batch), a.tasks, a.threads, a.turn_tokens)))
+        result = run_variant(Path(model_dir), mode, int(batch), a.tasks, a.threads, a.turn_tokens, a.device)
+        print(json.dumps(result))
         return 0
     import torch
     import transformers
 
+    variants = []
+    for v in a.variants.split():
+        mode, _, batch = v.partition(",")
+        if mode not in ("generate", "reuse") or not batch.isdigit() or int(batch) < 1:
+            p.error(f"--variants: {v!r} is not MODE,BATCH with MODE generate or reuse and BATCH >= 1")
+        variants.append((mode, int(batch)))
+    if ("generate", 32) not in variants:
+        p.error("--variants must include generate,32: the baseline of every ratio")
     results = []
     for positions in map(int, a.positions.split(",")):
         print(f"== {positions} positions", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            build(Path(tmp), positions)
-            rows = bench(Path(tmp), a)
+            build(Path(tmp), positions, a.hidden, a.layers, a.heads)
+            rows = bench(Path(tmp), a, variants)
         print_table(rows)
         base = rows[0]
         print(
@@ -202,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             "seconds / this variant's. reused / prefilled = context ids taken from the cache / fed to the model "
             "(pads and recomputed ids included), as shares of all context ids.\n"
         )
-        setup = {"positions": positions, "model": f"llama hidden 128, 2 layers, 4 heads, {positions} positions"}
+        model = f"llama hidden {a.hidden}, {a.layers} layers, {a.heads} heads, {positions} positions"
+        setup = {"positions": positions, "model": model}
         results.append({"setup": setup, "variants": rows})
     common = {
         "env": ENV,
@@ -212,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         "turn_tokens": a.turn_tokens,
         "threads": a.threads,
         "repeat": a.repeat,
-        "model": "llama hidden 128, 2 layers, 4 heads, vocab 2048, random init, fp32",
+        "model": f"llama hidden {a.hidden}, {a.layers} layers, {a.heads} heads, vocab 2048, random init, fp32",
+        "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
