@@ -362,6 +362,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     p.add_argument("--questions", type=int, help=SOURCE_HELP["questions"])
     p.add_argument("--wiki", help=SOURCE_HELP["wiki"])
     p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
+    p.add_argument("--games", help=SOURCE_HELP["games"])
     p.add_argument(
         "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override one key, repeatable"
     )
@@ -382,7 +383,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
-    sources = [(k, getattr(a, k)) for k in SOURCE_HELP if getattr(a, k, None) is not None]  # run plays no game files
+    sources = [(k, getattr(a, k)) for k in SOURCE_HELP if getattr(a, k, None) is not None]
     sets = [f"{k}={json.dumps(v)}" for k, v in sources] + a.sets  # JSON is YAML: a path stays a string
     cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, sets)
     _check_run_envs(cfg)
@@ -398,6 +399,9 @@ def _check_run_envs(cfg: "RunConfig") -> None:
     from agentdistill.runconfig import CollectArgs
 
     for env_name in cfg.envs:
+        sizes = {cfg.collect.train_size} | ({cfg.teacher.train_size} if cfg.teacher.model is None else set())
+        for size in sizes - {None}:  # an env that does not generate its train tasks takes no train_size
+            CollectArgs(env=env_name, train_size=size, **cfg.env_options(env_name)).env_kwargs()
         env = make_env(env_name, **CollectArgs(env=env_name, **cfg.env_options(env_name)).env_kwargs())
         if cfg.teacher.model is None:
             env.reset(env.task_ids("train")[0])

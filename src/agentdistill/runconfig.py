@@ -8,6 +8,7 @@ error with the closest valid key, and every value is checked against the type of
 
 import copy
 import dataclasses as dc
+import inspect
 import re
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentdistill.config import check_counts, check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
-from agentdistill.envs import ENVS, SOURCE_HELP, source_kwargs
+from agentdistill.envs import ENVS, SOURCE_HELP, env_class, source_kwargs
 from agentdistill.errors import ConfigError
 
 # Each method is a set of DistillConfig overrides on the shared training options; all cells of a
@@ -29,8 +30,9 @@ METHODS: dict[str, dict[str, Any]] = {
     "sad-no-act": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 0.0},
     "sad-no-curriculum": {"loss": "sad", "lambda_reason": 1.0, "lambda_act": 1.0, "curriculum": "none"},
 }
-ENV_NAMES = ("alfworld", "webshop", "hotpotqa", "webshop-http")
-ENV_NAME = Literal["alfworld", "webshop", "hotpotqa", "webshop-http"]
+ENV_NAMES = ("alfworld", "webshop", "hotpotqa", "webshop-http", "textworld", "alfworld-tw")
+ENV_NAME = Literal["alfworld", "webshop", "hotpotqa", "webshop-http", "textworld", "alfworld-tw"]
+GAME_ENVS = ("textworld", "alfworld-tw")  # their tasks are game files (``games``)
 # Training options the pipeline sets itself per stage or cell; a config may not override them.
 _RESERVED_TRAIN_KEYS = {"output_dir", "loss", "lambda_reason", "lambda_act", "seed", "resume_from_checkpoint"}
 
@@ -218,7 +220,14 @@ class CollectArgs(EnvSource, CollectSettings):
 
     def env_kwargs(self) -> dict:
         kw = super().env_kwargs()
-        return kw if self.train_size is None else {**kw, "train_size": self.train_size}
+        if self.train_size is None:
+            return kw
+        if "train_size" not in inspect.signature(env_class(self.env)).parameters:
+            raise ConfigError(
+                f"train_size {self.train_size}: {self.env} does not generate its train tasks (only alfworld, webshop "
+                "and hotpotqa do); drop train_size"
+            )
+        return {**kw, "train_size": self.train_size}
 
 
 @dataclass
@@ -273,11 +282,13 @@ def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:
 class RunConfig:
     envs: list[ENV_NAME] = field(default_factory=lambda: list(ENV_NAMES[:3]))
     env_seed: int = 0
-    # where an env's tasks come from (envs.SOURCE_HELP): hotpotqa's data / questions / wiki, webshop-http's server
+    # where an env's tasks come from (envs.SOURCE_HELP): hotpotqa's data / questions / wiki, webshop-http's server,
+    # the game envs' games
     data: str | None = None
     questions: int | None = None
     wiki: str | None = None
     webshop_url: str | None = None
+    games: str | None = None
     teacher: TeacherSpec = field(default_factory=TeacherSpec)
     collect: CollectSpec = field(default_factory=CollectSpec)
     distill: DistillSpec = field(default_factory=DistillSpec)
@@ -293,19 +304,23 @@ class RunConfig:
             out.update(data=self.data, questions=self.questions, wiki=self.wiki)
         if env == "webshop-http":
             out["webshop_url"] = self.webshop_url
+        if env in GAME_ENVS:
+            out["games"] = self.games
         return out
 
 
 def _check_env_sources(cfg: RunConfig, where: str) -> None:
     """``data``/``questions``/``wiki`` need hotpotqa among the envs (``questions``/``wiki`` need ``data``
     too), ``webshop-http`` needs ``webshop_url`` and ``webshop_url`` needs it."""
-    for key, env in (
-        ("data", "hotpotqa"),
-        ("questions", "hotpotqa"),
-        ("wiki", "hotpotqa"),
-        ("webshop_url", "webshop-http"),
+    for key, envs in (
+        ("data", ("hotpotqa",)),
+        ("questions", ("hotpotqa",)),
+        ("wiki", ("hotpotqa",)),
+        ("webshop_url", ("webshop-http",)),
+        ("games", GAME_ENVS),
     ):
-        if getattr(cfg, key) is not None and env not in cfg.envs:
+        if getattr(cfg, key) is not None and not set(envs) & set(cfg.envs):
+            env = " or ".join(envs)
             raise ConfigError(
                 f"{where}: `{key}` is for the {env} env, which is not in envs {cfg.envs}; add it or drop `{key}`"
             )
@@ -317,6 +332,8 @@ def _check_env_sources(cfg: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: `questions` must be >= 1 (or null for ReAct's 500); got {cfg.questions}")
     if "webshop-http" in cfg.envs and not cfg.webshop_url:
         raise ConfigError(f"{where}: envs has webshop-http; set its server: --webshop_url http://HOST:PORT")
+    if "textworld" in cfg.envs and not cfg.games:
+        raise ConfigError(f"{where}: envs has textworld; set its games: --games DIR (agentdistill make-games)")
 
 
 def _at_least(spec: Any, section: str, low: int, *names: str) -> None:

@@ -3,6 +3,7 @@ episode and expert over a fake game, the two ALFWorld grammars, and the one-line
 missing package). The engines themselves: test_textworld_real.py, test_alfworld_tw_real.py."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -252,3 +253,37 @@ def test_engine_text_in_react_grammar():
     assert to_speech_plan(plan, "put") == (
         "To solve the task, I need to take mug 1 from desk 1, then put mug 1 in/on shelf 2, then put cd 1 in/on bed 1."
     )
+
+
+def test_run_config_of_the_game_envs(tmp_path, capsys):
+    """``run`` takes the game envs with ``games`` (top-level, like data or webshop_url), passes it to their
+    stages only, and refuses what cannot work in one line, before any stage."""
+    from agentdistill.runconfig import CollectArgs, EvalArgs, load_run_config, stage_args
+
+    cfg = load_run_config("smoke", sets=["envs=[textworld, alfworld-tw, hotpotqa]", "games=g/"])
+    for env in ("textworld", "alfworld-tw"):
+        assert cfg.env_options(env) == {"env_seed": 0, "games": "g/"}
+        kw = stage_args(EvalArgs, cfg.evaluate, env=env, **cfg.env_options(env)).env_kwargs()
+        assert kw == {"seed": 0, "games": "g/"}
+    assert cfg.env_options("hotpotqa") == {"env_seed": 0, "data": None, "questions": None, "wiki": None}
+    for sets, message in (
+        (["games=g/"], "`games` is for the textworld or alfworld-tw env, which is not in envs ['hotpotqa']"),
+        (["envs=[textworld]"], "envs has textworld; set its games: --games DIR"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_run_config("smoke", sets=sets)
+    with pytest.raises(ConfigError, match="train_size 9: textworld does not generate its train tasks"):
+        CollectArgs(env="textworld", games="g/", train_size=9).env_kwargs()
+    assert CollectArgs(env="alfworld", train_size=9).env_kwargs() == {"seed": 0, "train_size": 9}
+
+    _touch(tmp_path / "games", *(f"g{i}.z8" for i in range(3)))
+    for argv, message in (
+        (["--envs", "textworld"], "error: preset smoke: envs has textworld; set its games"),
+        (["--envs", "textworld", "--games", str(tmp_path / "games"), "--set", "teacher.train_size=50"],
+         "error: train_size 50: textworld does not generate its train tasks"),
+    ):  # fmt: skip
+        out = tmp_path / "run"
+        assert main(["run", "--preset", "smoke", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
+        assert not (out / "run.yaml").exists()

@@ -71,3 +71,18 @@ def test_evaluate_tiny_random_model(games, tiny_pair, tmp_path):
     assert main([*argv, "--max_steps", "3", "--max_new_tokens", "8", "--device", "cpu", "--out", str(out)]) == 0
     m = json.loads(out.read_text())["overall"]
     assert m["episodes"] == 1 and m["success_rate"] == 0.0 and m["steps"] == 3.0
+
+
+def test_run_the_whole_pipeline_on_games(games, tmp_path):
+    """``agentdistill run --envs textworld --games DIR``: the embedded teacher learns from the engine's expert,
+    collects, the students distil, everyone is evaluated on the test game, and the report has its rows."""
+    run = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--envs", "textworld", "--games", str(games), "--out", str(run)]) == 0
+    expert = list(read_trajectories(run / "teacher" / "expert" / "textworld.jsonl"))
+    assert len(expert) == 1 and expert[0].success  # the one train game, won by the planner
+    result = json.loads((run / "results.json").read_text())
+    assert result["envs"] == ["textworld"]
+    rows = {r["label"]: r for r in result["tables"]["textworld"]}
+    assert set(rows) == {"teacher", "sft", "token-kd", "sad"}
+    assert all(r["success_ci"]["episodes"] == 1 for r in rows.values())  # the one test game
+    assert f"games: {games}" in (run / "run.yaml").read_text()
