@@ -107,9 +107,12 @@ def test_turn_decoder_crops_to_the_common_prefix_and_equals_generate(arch):
     model = tiny_causal_lm(97, hidden_size=32, num_layers=2, num_heads=4, arch=arch, seed=2).eval()
     g = torch.Generator().manual_seed(0)
     first = [torch.randint(4, 97, (n,), generator=g).tolist() for n in (9, 30, 17)]
-    dec = TurnDecoder(model, max_new_tokens=6, pad_id=0, eos_id=None, pick=lambda logits: logits.argmax(-1))
+    picked = []
+    dec = TurnDecoder(model, 6, pad_id=0, eos_id=None, pick=lambda logits: picked.append(logits) or logits.argmax(-1))
     gens = dec.decode(["a", "b", "c"], first, lambda ids: False)
     assert gens == [_generate(model, ids, 6) for ids in first]
+    _assert_prefill_logits(model, first, picked[0])
+    picked.clear()
     assert {k: h.ids for k, h in dec.held.items()} == {
         k: ctx + gen[:-1] for k, ctx, gen in zip("abc", first, gens, strict=True)
     }
@@ -121,6 +124,7 @@ def test_turn_decoder_crops_to_the_common_prefix_and_equals_generate(arch):
     ]
     got = dec.decode(["a", "b", "c", "d"], second, lambda ids: False)
     assert got == [_generate(model, ids, 6) for ids in second]
+    _assert_prefill_logits(model, second, picked[0])  # the cropped caches hold exactly the uncached states
     assert dec.stats["reused"] == (len(first[0]) + 5) + (len(first[1]) + 2) + 4 + 0
 
 
@@ -154,6 +158,41 @@ def test_uninitialised_cache_columns_are_never_read(arch, monkeypatch):
         assert got == [_generate(model, ids, 5) for ids in contexts]
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_new_episodes_start_from_the_prefix_they_share(arch):
+    """New episodes' first contexts share an env's instruction: the first is prefilled alone and the others
+    start from its first ids (copied, not recomputed), as do later new episodes; still exactly generate, and
+    every row's logits after its prefill are the uncached model's."""
+    model = tiny_causal_lm(97, hidden_size=32, num_layers=2, num_heads=4, arch=arch, seed=4).eval()
+    prefix = torch.randint(4, 97, (30,), generator=torch.Generator().manual_seed(2)).tolist()
+    first = [prefix + [10 + i] + [20 + i] * (3 * i) for i in range(3)]  # their common prefix: exactly 30 ids
+    picked = []
+
+    def pick(logits):
+        picked.append(logits)
+        return logits.argmax(-1)
+
+    dec = TurnDecoder(model, max_new_tokens=6, pad_id=0, eos_id=None, pick=pick)
+    assert dec.decode(list("abc"), first, lambda ids: False) == [_generate(model, ids, 6) for ids in first]
+    _assert_prefill_logits(model, first, picked[0])
+    assert dec.shared.ids == prefix and dec.stats["shared"] == 2 * 30
+    prefilled, picked[:] = dec.stats["prefilled"], []
+    later = [prefix + [40] * 4, prefix[:20] + [41] * 9, [42] * 25]  # all of it, 20 ids of it, none
+    assert dec.decode(list("def"), later, lambda ids: False) == [_generate(model, ids, 6) for ids in later]
+    _assert_prefill_logits(model, later, picked[0])
+    assert dec.shared.ids == prefix and dec.stats["shared"] == 2 * 30 + 30 + 20
+    assert prefilled == 31 + 2 * 7  # the leader, then the two others' new ids (in one run: 7 and 4 wide)
+    assert dec.stats["prefilled"] - prefilled == 2 * 25 + 4  # runs: 25 and 9 new ids (padded to 25), then 4
+
+
+def _assert_prefill_logits(model, contexts, logits):
+    """``logits`` (B, V), in the decoder's row order, are the uncached model's after each context, one each."""
+    with torch.no_grad():
+        want = torch.stack([model(torch.tensor([c])).logits[0, -1].float() for c in contexts])
+    close = (logits[:, None] - want[None]).abs().amax(-1) < 1e-4  # (rows, contexts)
+    assert close.sum(0).tolist() == [1] * len(contexts) and close.sum(1).tolist() == [1] * len(contexts)
+
+
 def _generate(model, ids, n):
     out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, pad_token_id=0, eos_token_id=None)
     return out[0, len(ids) :].tolist()
@@ -170,7 +209,9 @@ def test_caches_beyond_the_memory_budget_are_dropped_and_start_afresh(tok):
     records = run_episodes("webshop", make_env("webshop").task_ids("test")[:3], recording, max_steps=5)
     _assert_same((records, recording), without)
     stats = policy.turns.stats
-    assert 0 < stats["reused"] < stats["context"] / 2  # some episodes were dropped and started afresh
+    own = stats["reused"] - stats["shared"]  # from each episode's own cache
+    assert 0 < own < stats["context"] / 2  # some episodes were dropped and started afresh (from the shared prefix)
+    assert stats["shared"] > 0
 
 
 def test_turn_decoder_stops_rows_like_generate():

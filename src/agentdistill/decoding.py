@@ -18,7 +18,9 @@ consecutive columns and each decode step writes one column for every row into pr
 c - (E - L_i) (RoPE, GPT-2's absolute embeddings); pads are masked. Prefill runs over runs of rows
 with a similar number of new ids: a run whose longest row has M new ids feeds columns [E - M, E)
 with the columns before them as its past, so a row with fewer new ids recomputes a few cached ones
-and a shorter row gets left pads. A row that finishes saves its cache; once a quarter of the rows
+and a shorter row gets left pads. Rows without a cache of their own (new episodes) start from the prefix that
+the new episodes of a turn share (``share_prefix``: an env's instruction), prefilled once. A row that finishes
+saves its cache; once a quarter of the rows
 are done they leave the batch, so they stop costing attention. Kept caches can be capped in bytes
 (least recently used dropped first: their episodes start afresh).
 
@@ -60,6 +62,7 @@ _PROCESSORS: dict[str, tuple[Any, ...]] = {
     "min_p": (None,),
 }
 PREFILL_SLACK = 16  # new ids a row may be padded by in a prefill run before it starts a run of its own
+MIN_SHARED = 16  # fewest ids of a prefix that new episodes share (an env's instruction) worth keeping once
 
 
 def unsupported(model: Any, max_context: int) -> str | None:
@@ -156,7 +159,9 @@ class TurnDecoder:
         self.logits_to_keep = "logits_to_keep" in params
         self.num_layers = _text_config(model).num_hidden_layers
         self.held: dict[Hashable, _Held] = {}  # least recently used first
-        self.stats = {"context": 0, "reused": 0, "prefilled": 0}  # ids: in contexts, kept from the cache, fed
+        self.shared: _Held | None = None  # the prefix new episodes share (``share_prefix``)
+        # ids: in contexts, kept from the cache (``shared``: from the shared prefix), fed to the model
+        self.stats = {"context": 0, "reused": 0, "shared": 0, "prefilled": 0}
 
     def release(self, key: Hashable) -> None:
         """Forget the cache kept for ``key`` (its episode ended)."""
@@ -178,12 +183,21 @@ class TurnDecoder:
         """
         device = next(self.model.parameters()).device
         held = [self.held.pop(k, None) if k is not None else None for k in keys]
+        fresh = [i for i, h in enumerate(held) if h is None]  # rows without a cache of their own
+        leader, shared = self._leader([contexts[i] for i in fresh])
+        leader = fresh[leader] if leader is not None else None
+        for i in fresh:
+            held[i] = self.shared if leader is None else None
         # the cache is kept up to the common prefix, and at least the last context id is fed (its logits are needed)
         keep = [min(_common_prefix(h.ids, c), len(c) - 1) if h else 0 for h, c in zip(held, contexts, strict=True)]
+        followers = {i for i in fresh if i != leader} if leader is not None else set()
+        for i in followers:
+            keep[i] = shared  # the leader's first ``shared`` ids, copied once it is prefilled
         self.stats["context"] += sum(map(len, contexts))
         self.stats["reused"] += sum(keep)
-        # batch rows, most new ids first (prefill runs); from here on every list is in this order
-        order = sorted(range(len(contexts)), key=lambda i: keep[i] - len(contexts[i]))
+        self.stats["shared"] += sum(keep[i] for i in fresh)
+        # batch rows, the leader first, then most new ids first (prefill runs); from here on every list is in this order
+        order = sorted(range(len(contexts)), key=lambda i: (i != leader, keep[i] - len(contexts[i])))
         keys, contexts, keep = [keys[i] for i in order], [contexts[i] for i in order], [keep[i] for i in order]
         lengths = [len(c) for c in contexts]
         end = max(lengths)
@@ -191,10 +205,11 @@ class TurnDecoder:
         mask = torch.zeros(len(order), end + self.max_new, dtype=torch.long, device=device)
         for r, i in enumerate(order):
             mask[r, end - lengths[r] :] = 1
-            if keep[r]:
+            if keep[r] and i not in followers:
                 buf.put(r, end - lengths[r], held[i].kv, keep[r])
         del held  # the batch owns them now
-        next_ids = self.pick(self._prefill(contexts, keep, buf, mask))
+        follow = [r for r, i in enumerate(order) if i in followers]
+        next_ids = self.pick(self._prefill(contexts, keep, buf, mask, follow if leader is not None else None))
 
         generated: list[list[int]] = [[] for _ in order]
         live = list(range(len(order)))  # buffer row -> batch row, None once finished
@@ -227,24 +242,56 @@ class TurnDecoder:
             out[i] = generated[r]
         return out
 
+    def _leader(self, contexts: list[list[int]]) -> tuple[int | None, int]:
+        """Which of new episodes' ``contexts`` (no cache of their own) is prefilled first so that the others
+        start from the prefix they all share (an env's instruction and the start of its task), and that
+        prefix's length: ``(None, 0)`` when fewer than two share ``MIN_SHARED`` ids or ``shared`` holds it."""
+        if len(contexts) < 2:
+            return None, 0
+        n = min(min(map(len, contexts)) - 1, *(_common_prefix(contexts[0], c) for c in contexts[1:]))
+        if n < MIN_SHARED or (self.shared is not None and _common_prefix(self.shared.ids, contexts[0]) >= n):
+            return None, 0
+        return 0, n
+
     def _prefill(
-        self, contexts: list[list[int]], keep: list[int], buf: "_Buffers", mask: torch.Tensor
+        self,
+        contexts: list[list[int]],
+        keep: list[int],
+        buf: "_Buffers",
+        mask: torch.Tensor,
+        followers: list[int] | None = None,
     ) -> torch.Tensor:
         """Feed each row's context ids after its first ``keep`` (already in ``buf``), in runs of rows with a
-        similar number of new ids. Returns the logits (B, V) float32 after each row's last id."""
-        device, end = mask.device, max(map(len, contexts))
-        logits = []
-        for a, b in _prefill_runs([len(c) - k for c, k in zip(contexts, keep, strict=True)]):
-            width = len(contexts[a]) - keep[a]  # the run's first row has the most new ids
-            self.stats["prefilled"] += width * (b - a)
-            ids, pos = [], []
-            for c in contexts[a:b]:
-                tail = c[max(0, len(c) - width) :]  # a row with fewer new ids recomputes some cached ones
-                ids.append([self.pad] * (width - len(tail)) + tail)
-                pos.append([max(p, 0) for p in range(len(c) - width, len(c))])
-            ids_t, pos_t = torch.tensor(ids, device=device), torch.tensor(pos, device=device)
-            logits.append(self._forward(ids_t, mask[a:b, :end], pos_t, buf.cache(slice(a, b), end - width)))
+        similar number of new ids. With ``followers``, row 0 (the leader) is fed first, alone, and the first
+        ``keep`` columns of each follower are then copied from it (and kept in ``shared``). Returns the
+        logits (B, V) float32 after each row's last id."""
+        end = max(map(len, contexts))
+        logits, first = [], 0
+        if followers is not None:
+            logits.append(self._feed(contexts, keep, buf, mask, 0, 1))
+            n = max(keep[r] for r in followers)
+            self.shared = _Held(contexts[0][:n], buf.take(0, end - len(contexts[0]), end - len(contexts[0]) + n))
+            for r in followers:
+                buf.put(r, end - len(contexts[r]), self.shared.kv, keep[r])
+            first = 1
+        for a, b in _prefill_runs([len(c) - k for c, k in zip(contexts[first:], keep[first:], strict=True)]):
+            logits.append(self._feed(contexts, keep, buf, mask, first + a, first + b))
         return torch.cat(logits)
+
+    def _feed(
+        self, contexts: list[list[int]], keep: list[int], buf: "_Buffers", mask: torch.Tensor, a: int, b: int
+    ) -> torch.Tensor:
+        """Prefill rows ``[a, b)`` (row ``a`` has the most new ids); their logits (b - a, V)."""
+        device, end = mask.device, max(map(len, contexts))
+        width = len(contexts[a]) - keep[a]
+        self.stats["prefilled"] += width * (b - a)
+        ids, pos = [], []
+        for c in contexts[a:b]:
+            tail = c[max(0, len(c) - width) :]  # a row with fewer new ids recomputes some cached ones
+            ids.append([self.pad] * (width - len(tail)) + tail)
+            pos.append([max(p, 0) for p in range(len(c) - width, len(c))])
+        ids_t, pos_t = torch.tensor(ids, device=device), torch.tensor(pos, device=device)
+        return self._forward(ids_t, mask[a:b, :end], pos_t, buf.cache(slice(a, b), end - width))
 
     def _hold(self, key: Hashable, held: _Held) -> None:
         self.held[key] = held
