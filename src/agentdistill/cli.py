@@ -153,7 +153,8 @@ def _group_help(parser: argparse.ArgumentParser, stage: str, dataclasses_: Seque
     """Make ``--help`` list the stage's own options first, one heading per dataclass, and last, under its own
     heading, what a dataclass inherits (``DistillConfig``: every ``TrainingArguments`` flag).
 
-    A field a dataclass redeclares (a default of ours) counts as its own, after its new ones. Only the help
+    A field a dataclass redeclares (a default of ours) counts as its own, after its new ones, and so do the fields
+    of a mixin base (any base but the last). Only the help
     changes: argparse groups share the parser's actions, so moving an action between groups
     (``_group_actions``, which ``HfArgumentParser`` offers no public way to choose) leaves parsing as it was.
     """
@@ -169,7 +170,10 @@ def _group_help(parser: argparse.ArgumentParser, stage: str, dataclasses_: Seque
 
     inherited: dict[str, list[str]] = {}
     for dc in dataclasses_:
-        bases = [b for b in reversed(dc.__mro__[1:]) if dataclasses.is_dataclass(b)]
+        # the chain of its last direct base; the fields of other bases (mixins: ``EnvSource``) count as its own
+        bases = [
+            b for b in reversed(dc.__mro__[1:]) if dataclasses.is_dataclass(b) and issubclass(dc.__bases__[-1], b)
+        ]
         base_fields = {name: f for b in bases for name, f in b.__dataclass_fields__.items()}
         new = [f.name for f in dataclasses.fields(dc) if f.name not in base_fields]
         own = new + [f.name for f in dataclasses.fields(dc) if f.name in base_fields and base_fields[f.name] is not f]
