@@ -290,3 +290,15 @@ def test_missing_local_model_is_rejected_before_any_work(tmp_path, capsys, tiny_
     err = _err(capsys)
     assert f"{flag} {missing}: no such file or directory; pass an existing model directory or a hub id" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("command", "own"), [("collect", "CollectArgs"), ("evaluate", "EvalArgs")])
+def test_help_lists_the_env_flags_with_the_stage_options(command, own, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    mine = text[text.index(f"{command} options ({own}):") : text.index("options inherited from")]
+    for flag in ("--env ENV", "--env_seed", "--data", "--questions", "--wiki", "--webshop_url", "--games", "--out"):
+        assert flag in mine, flag
+    assert mine.index("--env ENV") < mine.index("--out")
