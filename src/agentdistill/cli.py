@@ -76,6 +76,8 @@ def cmd_segment(argv: Sequence[str]) -> int:
         raise ConfigError("nothing to do: pass --out FILE and/or --show")
     if a.out:
         check_output_path(a.out)
+        if Path(a.out).resolve() == Path(a.data).resolve():
+            raise ConfigError(f"--out {a.out} is the input file; write the segmented records to another file")
     _check_models(tokenizer=a.tokenizer)
     tokenizer = None
     if a.tokenizer:
@@ -118,12 +120,15 @@ def _render_colored(text: str, spans: Sequence) -> str:
 
 def _check_models(**flags: str | None) -> None:
     """A local-looking model path that does not exist is an error now, not after data loading and 30 s of
-    hub retries (``modeling.check_model_path``)."""
-    from agentdistill.modeling import check_model_path
+    hub retries (``modeling.check_model_path``), and so is a model directory whose config or weights do not
+    read (``modeling.check_model_dir``)."""
+    from agentdistill.modeling import check_model_dir, check_model_path
 
     for flag, value in flags.items():
         if value:
             check_model_path(value, f"--{flag}")
+            if flag not in ("tokenizer", "student_config"):  # a model: its config and weights must read
+                check_model_dir(value, f"--{flag}")
 
 
 def _parse_with_config(parser: "argparse.ArgumentParser", argv: list[str], dataclasses: Sequence[type]) -> tuple:
@@ -265,6 +270,9 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     args = _stage_args(EvalArgs, "agentdistill evaluate", "Evaluate a model as an agent (DESIGN §6 metrics).", argv)
     if not args.model:
         raise ConfigError("--model is required: a model directory or hub name")
+    from agentdistill.files import check_output_path
+
+    check_output_path(args.out)
     _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
@@ -285,7 +293,10 @@ def cmd_prune(argv: Sequence[str]) -> int:
     which.add_argument("--num_layers", type=int, help="keep this many layers, evenly spaced (first and last kept)")
     p.add_argument("--out", required=True, help="directory to write the student to")
     a = p.parse_args(argv)
-    check_output_path(a.out)
+    check_output_path(a.out, kind="dir")
+    out = Path(a.out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "config.json").exists():  # replaced as a whole
+        raise ConfigError(f"--out {a.out} holds files that are not a model; choose a new or empty directory")
     _check_models(teacher=a.teacher)
     if a.layers is not None:
         try:
@@ -390,6 +401,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     sources = [(k, getattr(a, k)) for k in SOURCE_HELP if getattr(a, k, None) is not None]
     sets = [f"{k}={json.dumps(v)}" for k, v in sources] + a.sets  # JSON is YAML: a path stays a string
     cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, sets)
+    _check_models(teacher=cfg.teacher.model)
     _check_run_envs(cfg)
     Pipeline(cfg, a.out, command=" ".join(["agentdistill", "run", *argv]), preset=a.preset).run(a.force, a.stop_after)
     return 0
@@ -415,6 +427,7 @@ def _check_run_envs(cfg: "RunConfig") -> None:
 def cmd_configs(argv: Sequence[str]) -> int:
     import shutil
 
+    from agentdistill.files import check_output_path
     from agentdistill.runconfig import load_run_config, preset_path, presets
 
     p = argparse.ArgumentParser(prog="agentdistill configs", description="The shipped `run` presets.")
@@ -438,6 +451,7 @@ def cmd_configs(argv: Sequence[str]) -> int:
     elif a.action == "copy":
         if Path(a.dest).exists():
             raise ConfigError(f"{a.dest} exists; choose another destination or delete it first")
+        check_output_path(a.dest, "destination")
         shutil.copyfile(preset_path(a.name), a.dest)
         print(f"wrote {a.dest}; edit it and run: agentdistill run --config {a.dest} --out runs/NAME")
     else:
@@ -477,3 +491,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system refused (read-only, full, permissions) where no check came first
+        if os.environ.get("AGENTDISTILL_DEBUG"):
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error:{where}: {e.strerror or e}; free space or choose a writable place and rerun", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; rerun the same `agentdistill {argv[0]}` command to resume", file=sys.stderr)
+        return 130

@@ -9,6 +9,7 @@ while asking the head for a single position (``logits_to_keep=1``).
 
 import functools
 import inspect
+import json
 import logging
 import time
 from pathlib import Path
@@ -53,15 +54,60 @@ def check_model_path(name_or_path: str | Path, flag: str = "model") -> None:
         )
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def check_model_dir(name_or_path: str | Path, flag: str = "model") -> None:
+    """Raise ``ConfigError`` at once, before any work, for a local model directory that cannot load: no
+    ``config.json``, one that is not a JSON object with a ``model_type``, or a ``.safetensors`` weights file
+    whose header does not read (corrupt or truncated: the header says how long the file must be). A hub id,
+    or a path that is not a directory, is left to ``from_pretrained``."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        return
+    config = path / "config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {name_or_path}: no config.json there, so it is not a model directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(
+            f"{flag} {name_or_path}: config.json does not read as JSON ({e}); re-save the model"
+        ) from None
+    if not isinstance(data, dict) or "model_type" not in data:
+        raise ConfigError(
+            f"{flag} {name_or_path}: config.json is not a model config (a JSON object with a model_type); re-save the model"
+        )
+    from safetensors import safe_open
+
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except Exception as e:  # SafetensorError and OSError: the header does not read or the file is short
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                f"{flag} {name_or_path}: weights file {weights.name} is corrupt or truncated ({first}); "
+                "re-save or re-download the model"
+            ) from None
+
+
 def load_tokenizer(name_or_path: str | Path) -> Any:
     from transformers import AutoTokenizer
 
     check_model_path(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            f"{name_or_path}: no tokenizer there (none of {', '.join(TOKENIZER_FILES)}); save the tokenizer "
+            "beside the model (tokenizer.save_pretrained(DIR)) or pass a directory that has one"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(
-            f"cannot load a tokenizer from {name_or_path!r} ({e}); pass a model directory or hub name"
+            f"cannot load a tokenizer from {name_or_path!r} ({first}); pass a model directory or hub name"
         ) from None
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token  # causal LMs often ship without a pad token; padding is masked anyway
@@ -72,6 +118,7 @@ def load_causal_lm(name_or_path: str | Path, dtype: str = "float32") -> Any:
     from transformers import AutoModelForCausalLM
 
     check_model_path(name_or_path)
+    check_model_dir(name_or_path)
     try:
         return AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=getattr(torch, dtype))
     except (OSError, ValueError) as e:
