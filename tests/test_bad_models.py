@@ -110,3 +110,13 @@ def test_file_system_failures_and_interrupts_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "read_only", interrupted, raising=False)
     assert main(["report", "x"]) == 130
     assert capsys.readouterr().err == "interrupted; rerun the same `agentdistill report` command to resume\n"
+
+
+def test_distill_refuses_bad_data_before_it_writes_anything(tiny_pair, tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"id": "x", "steps": 5}\n')
+    out = tmp_path / "student"
+    argv = ["distill", "--student", str(tiny_pair[1]), "--data", str(data), "--loss", "sft", "--out", str(out)]
+    err = _one_line_error(capsys, argv)
+    assert str(data) in err and ":1" in err
+    assert not out.exists()

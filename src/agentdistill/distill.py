@@ -144,16 +144,16 @@ def _curriculum_scores(
 def distill(dargs: DistillArgs, cfg: DistillConfig) -> Path:
     """Run one distillation; returns the output directory holding the student.
 
-    Writes ``config.yaml`` first, checkpoints while training, then the student
+    Reads the data first, then writes ``config.yaml``, checkpoints while training, then the student
     (``save_pretrained`` + tokenizer), ``train_log.jsonl`` and the ``.distill.done`` marker last.
     """
     last = _resume_point(dargs, cfg)  # a bad --resume_from_checkpoint fails here, before any work
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.yaml", _resolved_config(dargs, cfg))
 
     # 1. data, then models: a malformed file or a stale teacher cache fails in a second, before any model is loaded
     tokenizer, examples, bad = _load_data(dargs, cfg)
+    out = Path(cfg.output_dir)  # made once the data reads: a refused file leaves nothing behind
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", _resolved_config(dargs, cfg))
     signal = teacher_signal(cfg, dargs.teacher, examples)
     if signal.needs_teacher:  # in --teacher_dtype, for the cache pass and the live teacher alike
         dtype = str(teacher_dtype(cfg.teacher_dtype, cfg.device)).removeprefix("torch.")
