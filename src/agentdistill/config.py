@@ -231,3 +231,16 @@ def check_counts(args: Any, low: int, *names: str) -> None:
         if v is not None and v < low:
             unset = " (or omitted for the whole split)" if name == "episodes" else ""
             raise ConfigError(f"--{name} must be >= {low}{unset}; got {v}")
+
+
+def check_seed(value: int | None, key: str) -> None:
+    """Raise ``ConfigError`` unless ``value`` is unset or a seed numpy accepts (0..2**32 - 1): ``set_seed`` would
+    fail on it only once the stage has started; ``key`` is the flag (``--seed``) or the key path."""
+    if value is not None and not 0 <= value < 2**32:
+        raise ConfigError(f"{key} must be in 0..2**32 - 1 (numpy's seed range); got {value}")
+
+
+def check_unit_interval(value: float, key: str) -> None:
+    """Raise ``ConfigError`` unless ``value`` is in [0, 1] (NaN is not)."""
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{key} must be in [0, 1]; got {value}")

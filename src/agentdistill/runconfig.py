@@ -9,6 +9,7 @@ error with the closest valid key, and every value is checked against the type of
 import copy
 import dataclasses as dc
 import inspect
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -16,7 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from agentdistill.config import check_counts, check_fields, check_keys, field_types, from_dict, parse_yaml, read_yaml
+from agentdistill.config import (
+    check_counts,
+    check_fields,
+    check_keys,
+    check_seed,
+    check_unit_interval,
+    field_types,
+    from_dict,
+    parse_yaml,
+    read_yaml,
+)
 from agentdistill.envs import ENVS, SOURCE_HELP, env_class, source_kwargs
 from agentdistill.errors import ConfigError
 
@@ -54,7 +65,15 @@ class TeacherSpec:
     train: dict[str, Any] = field(default_factory=dict)  # DistillConfig options of the teacher's SFT
 
     def __post_init__(self) -> None:
-        _at_least(self, "teacher", 1, "vocab_size", "hidden_size", "num_layers", "num_heads")
+        from agentdistill.bpe import SPECIAL_TOKENS
+
+        low = 256 + len(SPECIAL_TOKENS)  # the byte-level BPE's alphabet: every byte, then the special tokens
+        if self.vocab_size < low:
+            raise ConfigError(
+                f"`teacher.vocab_size` must be >= {low} (256 byte tokens + {len(SPECIAL_TOKENS)} special tokens); "
+                f"got {self.vocab_size}"
+            )
+        _at_least(self, "teacher", 1, "hidden_size", "num_layers", "num_heads")
         _at_least(self, "teacher", 1, "intermediate_size", "max_position_embeddings", "expert_episodes", "train_size")
 
 
@@ -120,6 +139,11 @@ TorchDtype = Literal["auto", "float32", "bfloat16", "float16"]
 _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
+def _key(flag: str, name: str) -> str:
+    """An option's name in a message: ``--name`` for a CLI flag, ```section.name``` in a run config."""
+    return f"--{name}" if flag == "--" else f"`{flag}{name}`"
+
+
 def check_device_dtype(device: str, torch_dtype: str, flag: str = "--") -> None:
     """Raise a one-line ``ConfigError`` unless ``device`` and ``torch_dtype`` are values the flags accept;
     ``flag`` prefixes the option names in the message (``--`` for a CLI flag, ``collect.`` in a run config)."""
@@ -149,6 +173,14 @@ class AgentRun:
     device: str = field(default="auto", metadata={"help": DEVICE_HELP})
     torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
 
+    def check_sampling(self, flag: str = "--") -> None:
+        """Raise a one-line ``ConfigError`` unless ``temperature`` is a finite number >= 0; ``flag`` prefixes the
+        option names as in ``check_device_dtype``."""
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise ConfigError(
+                f"{_key(flag, 'temperature')} must be a finite number >= 0 (0 = greedy); got {self.temperature}"
+            )
+
     def load_policy(self, model: str | Path) -> Any:  # -> agent.HFPolicy
         """``model`` (a directory or hub name) as a policy that generates with these settings."""
         from agentdistill.agent import AgentConfig, HFPolicy
@@ -172,6 +204,7 @@ class EnvSource:
 
     def __post_init__(self) -> None:
         check_counts(self, 1, "questions")
+        check_seed(self.env_seed, "--env_seed")
 
     def env_kwargs(self) -> dict:
         """``make_env``'s keyword arguments."""
@@ -202,6 +235,7 @@ class CollectSpec(CollectSettings):
         _at_least(self, "collect", 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size")
         _at_least(self, "collect", 0, "min_success")
         check_device_dtype(self.device, self.torch_dtype, "collect.")
+        self.check_sampling("collect.")
 
 
 @dataclass
@@ -217,6 +251,8 @@ class CollectArgs(EnvSource, CollectSettings):
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
         check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "train_size", "questions")
+        check_seed(self.env_seed, "--env_seed")
+        self.check_sampling()
 
     def env_kwargs(self) -> dict:
         kw = super().env_kwargs()
@@ -244,6 +280,11 @@ class EvalSettings(AgentRun):
     cot_matcher: Literal["rouge_l", "exact"] = field(default="rouge_l", metadata={"help": "CoT matcher."})
     cot_threshold: float = field(default=0.7, metadata={"help": "Match when the matcher's score >= this."})
 
+    def check_sampling(self, flag: str = "--") -> None:
+        """``AgentRun.check_sampling``, and ``cot_threshold`` in [0, 1]."""
+        super().check_sampling(flag)
+        check_unit_interval(self.cot_threshold, _key(flag, "cot_threshold"))
+
 
 @dataclass
 class EvalSpec(EvalSettings):
@@ -251,8 +292,7 @@ class EvalSpec(EvalSettings):
 
     def __post_init__(self) -> None:
         _at_least(self, "evaluate", 1, "episodes", "batch_size", "max_new_tokens", "max_steps")
-        if not 0.0 <= self.cot_threshold <= 1.0:
-            raise ConfigError(f"`evaluate.cot_threshold` must be in [0, 1]; got {self.cot_threshold}")
+        self.check_sampling("evaluate.")
         check_device_dtype(self.device, self.torch_dtype, "evaluate.")
 
 
@@ -269,6 +309,8 @@ class EvalArgs(EnvSource, EvalSettings):
     def __post_init__(self) -> None:
         check_device_dtype(self.device, self.torch_dtype)
         check_counts(self, 1, "episodes", "batch_size", "max_new_tokens", "max_steps", "questions")
+        check_seed(self.env_seed, "--env_seed")
+        self.check_sampling()
 
 
 def stage_args(cls: type, spec: Any, **per_call: Any) -> Any:
@@ -417,11 +459,20 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     data = dict(data)
     if isinstance(data.get("envs"), str):
         data["envs"] = [e.strip() for e in data["envs"].split(",") if e.strip()]
+    if "envs" in data and not isinstance(data["envs"], list):
+        raise ConfigError(
+            f"{where}: `envs` must be a list of env names, e.g. [{', '.join(ENV_NAMES[:2])}]; got {data['envs']!r}"
+        )
     for i, e in enumerate(data.get("envs") or []):
         if isinstance(e, str) and e not in ENV_NAMES:
             raise ConfigError(f"{where}: unknown env {e!r} (envs[{i}]); choose from {', '.join(ENV_NAMES)}")
-    data.setdefault("distill", {})
-    if not isinstance(data["distill"], dict) or not data["distill"].get("sizes"):
+    for section in ("teacher", "collect", "distill", "evaluate"):
+        if data.get(section) is not None and not isinstance(data[section], dict):
+            keys = ", ".join(_fields(field_types(RunConfig)[section]))
+            raise ConfigError(f"{where}: `{section}` must be a mapping of {keys}; got {data[section]!r}")
+    if data.get("distill") is None:
+        data["distill"] = {}
+    if not data["distill"].get("sizes"):
         raise ConfigError(
             f"{where}: distill.sizes is empty; add e.g. {{name: s, num_layers: 1}} (the teacher with 1 of its layers)"
         )
@@ -432,6 +483,10 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     teacher, distill = cfg.teacher, cfg.distill
     if not cfg.envs:
         raise ConfigError(f"{where}: envs is empty; name at least one of {', '.join(ENV_NAMES)}")
+    try:
+        check_seed(cfg.env_seed, "`env_seed`")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     _check_env_sources(cfg, where)
     teacher.train = _check_train(teacher.train, where, "teacher.train")
     if teacher.model:
@@ -460,12 +515,44 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
             raise ConfigError(f"{where}: {what}.seeds is empty; omit it or give at least one seed")
         if len(set(methods or [])) != len(methods or []) or len(set(seeds or [])) != len(seeds or []):
             raise ConfigError(f"{where}: {what} names a method or seed twice")
+        for i, seed in enumerate(seeds or []):
+            try:
+                check_seed(seed, f"`{what}.seeds[{i}]`")
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+    if teacher.model is None:  # the embedded teacher: its depth is known now, not only once it is trained
+        for s in distill.sizes:
+            _check_pruned_depth(s, teacher.num_layers, where)
     distill.train = _check_train(distill.train, where, "distill.train")
-    # build every cell's training arguments once so a bad option fails now, not after an hour
-    for m in run_methods(cfg):
-        cell_training_args(cfg, m, "/tmp/agentdistill-validate", distill.seeds[0])
-    teacher_training_args(cfg, "/tmp/agentdistill-validate")
+    # build every cell's training arguments (DistillConfig's checks; nothing is created) once, so that a bad
+    # option fails now, not after the teacher's training and the collection
+    try:
+        for m in run_methods(cfg):
+            cell_training_args(cfg, m, "/tmp/agentdistill-validate", distill.seeds[0])
+        teacher_training_args(cfg, "/tmp/agentdistill-validate")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     return cfg
+
+
+def _check_pruned_depth(size: StudentSize, teacher_layers: int, where: str) -> None:
+    """A pruned student keeps some of the teacher's ``teacher_layers`` layers: ``num_layers`` at most that many,
+    ``layers`` indices below it."""
+    if size.init != "prune":
+        return
+    name = f"distill.sizes[{size.name}]"
+    if size.num_layers is not None and size.num_layers > teacher_layers:
+        raise ConfigError(
+            f"{where}: {name}: num_layers {size.num_layers} > the teacher's {teacher_layers} (teacher.num_layers); "
+            f"a pruned student keeps 1..{teacher_layers} of its layers"
+        )
+    if size.layers is not None:
+        from agentdistill.students import check_keep
+
+        try:
+            check_keep(size.layers, teacher_layers)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {name}: {e} (teacher.num_layers {teacher_layers})") from None
 
 
 def load_run_config(
@@ -501,7 +588,7 @@ def _training_args(overrides: dict[str, Any], where: str) -> Any:
 
     try:
         return DistillConfig(**overrides)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ConfigError) as e:
         raise ConfigError(f"{where}: {str(e).strip().splitlines()[0]}") from None
 
 

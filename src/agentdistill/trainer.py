@@ -8,6 +8,7 @@ processes), and adds per-span metrics to the logs.
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any, Literal
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from agentdistill.config import check_seed
 from agentdistill.curriculum import CurriculumSampler
 from agentdistill.data import TEACHER_KEYS
 from agentdistill.errors import AgentDistillError, ConfigError
@@ -149,19 +151,18 @@ class DistillConfig(TrainingArguments):
             # accelerate's torchrun launcher on a machine without GPUs: without this each process
             # would train alone on all the data; with it they form one gloo process group.
             self.use_cpu = True
-        super().__post_init__()
+        self._check_numbers()  # before TrainingArguments' own checks: one line naming the flag, for all of them
+        _check_report_to(self.report_to)
+        try:
+            super().__post_init__()
+        except ValueError as e:  # TrainingArguments' own validation: a user error, one line
+            raise ConfigError(str(e).strip().splitlines()[0]) from None
         if self.divergence not in KINDS:
             raise ConfigError(f"--divergence {self.divergence}: choose one of {', '.join(KINDS)}")
         if not 0.0 <= self.beta <= 1.0:
             raise ConfigError(f"--beta must be in [0, 1]; got {self.beta}")
-        if self.temperature <= 0:
-            raise ConfigError(f"--temperature must be > 0; got {self.temperature}")
-        if self.lambda_reason < 0 or self.lambda_act < 0:
-            raise ConfigError("--lambda_reason and --lambda_act must be >= 0")
         if self.loss == "sad" and self.lambda_reason == 0 and self.lambda_act == 0:
             raise ConfigError("--lambda_reason 0 and --lambda_act 0 leave nothing to train; set one > 0")
-        if self.curriculum == "buckets" and self.num_buckets < 2:
-            raise ConfigError(f"--curriculum buckets needs --num_buckets >= 2; got {self.num_buckets}")
         if self.loss_chunk_size < 1 or self.max_length < 8:
             raise ConfigError("--loss_chunk_size must be >= 1 and --max_length >= 8")
         if self.teacher_signal not in ("live", "cached"):
@@ -174,6 +175,46 @@ class DistillConfig(TrainingArguments):
             raise ConfigError(f"--cache_topk must be >= 1; got {self.cache_topk}")
         self.weights()  # validates --curriculum_weights
 
+    def _check_numbers(self) -> None:
+        """One-line errors for numbers that would crash training later (a zero batch, a negative seed) or
+        silently train something else (a NaN weight, a negative step count); NaN fails every check."""
+        for name, low in (("temperature", 0.0), ("learning_rate", 0.0)):  # > low and finite
+            v = getattr(self, name)
+            if not (v > low and math.isfinite(v)):
+                raise ConfigError(f"--{name} must be a finite number > {low:g}; got {v}")
+        for name in ("lambda_reason", "lambda_act", "weight_decay", "warmup_steps"):  # >= 0 and finite
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"--{name} must be a finite number >= 0; got {v}")
+        if not self.max_grad_norm >= 0:  # Trainer clips only when > 0
+            raise ConfigError(f"--max_grad_norm must be >= 0 (0 = no clipping); got {self.max_grad_norm}")
+        if not (self.num_train_epochs > 0 and math.isfinite(self.num_train_epochs)):
+            raise ConfigError(f"--num_train_epochs must be a finite number > 0; got {self.num_train_epochs}")
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be >= 1; got {getattr(self, name)}")
+        if self.dataloader_num_workers < 0:
+            raise ConfigError(
+                f"--dataloader_num_workers must be >= 0 (0 = load in the main process); got "
+                f"{self.dataloader_num_workers}"
+            )
+        # TrainingArguments reads max_steps <= 0 as "not set" (train --num_train_epochs); -1 is its default,
+        # 0 or another negative number is a slip that would silently train whole epochs
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise ConfigError(
+                f"--max_steps must be >= 1, or -1 (the default) to train --num_train_epochs; got {self.max_steps}"
+            )
+        for name in ("save_steps", "logging_steps", "eval_steps"):  # a float < 1 is a fraction of the steps
+            v = getattr(self, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise ConfigError(
+                    f"--{name} must be > 0 (a number of steps, or a fraction of the training steps if < 1); got {v}"
+                )
+        check_seed(self.seed, "--seed")
+        check_seed(self.data_seed, "--data_seed")
+        if self.num_buckets < 2:
+            raise ConfigError(f"--num_buckets {self.num_buckets}: --curriculum buckets needs --num_buckets >= 2")
+
     def weights(self) -> tuple[float, float, float]:
         try:
             w = tuple(float(x) for x in str(self.curriculum_weights).split(","))
@@ -184,6 +225,22 @@ class DistillConfig(TrainingArguments):
                 f"--curriculum_weights must be three numbers α,β,γ like 1,1,1; got {self.curriculum_weights!r}"
             )
         return w  # type: ignore[return-value]
+
+
+def _check_report_to(report_to: None | str | list[str]) -> None:
+    """``--report_to`` names loggers ``transformers`` knows and that are installed (``Trainer`` would fail on
+    them only after the data and models are loaded)."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK, get_available_reporting_integrations
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    if names in (["none"], ["all"]):
+        return
+    known = sorted(INTEGRATION_TO_CALLBACK)
+    for name in names:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ConfigError(f"--report_to {name!r}: choose none, all or loggers among {', '.join(known)}")
+        if name not in get_available_reporting_integrations():
+            raise ConfigError(f"--report_to {name}: its package is not installed; install it or pass --report_to none")
 
 
 def launched_processes() -> int:
