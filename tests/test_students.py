@@ -107,6 +107,7 @@ def test_run_config_size_with_init_prune_makes_the_teacher_with_fewer_layers(tmp
 
     cfg_file = tmp_path / "exp.yaml"
     cfg_file.write_text(
+        "teacher:\n  num_layers: 4\n"  # the teacher built below
         "distill:\n  sizes:\n    - {name: p, init: prune, num_layers: 2}\n"
         "    - {name: q, init: prune, num_layers: 2, layers: [1, 2]}\n"
     )
