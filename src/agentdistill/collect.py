@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from agentdistill.agent import EpisodeRecord, HFPolicy, expert_episode, run_episodes
 from agentdistill.envs import make_env
-from agentdistill.files import append_jsonl, exclusive_lock, read_jsonl_tolerant, repair_jsonl_tail
+from agentdistill.errors import ConfigError
+from agentdistill.files import append_jsonl, exclusive_lock, read_resumable_jsonl, repair_jsonl_tail
 from agentdistill.runconfig import CollectArgs
 from agentdistill.trajectory import Trajectory
 
@@ -26,22 +27,48 @@ def collect(args: CollectArgs, policy: HFPolicy | None = None) -> dict:
     """Collect trajectories; returns ``{"attempted", "written", "success", "skipped_done"}`` for this call.
 
     Raises:
-        ConfigError: another ``collect`` is writing the same ``--out``.
+        ConfigError: another ``collect`` is writing the same ``--out``, or ``--out`` (or its ``.attempted``
+            sidecar) exists and is not a trajectory file of this env: checked before any episode runs.
     """
     # Two writers would both see a task as not done and both append it (duplicate rows).
     with exclusive_lock(args.out, "collect"):
         return _collect(args, policy)
 
 
+def done_ids(out: str | Path, env: str) -> set:
+    """The ids of the tasks already attempted in an existing ``--out`` (and its ``.attempted`` sidecar),
+    which a rerun skips; nothing is written.
+
+    Raises:
+        ConfigError: ``out`` or its sidecar is not JSONL of objects (a binary or foreign file, which
+            appending would corrupt), or ``out`` holds trajectories of another env.
+    """
+    out = Path(out)
+    rows = read_resumable_jsonl(out, "a trajectory file (JSONL of objects)", keys=("id", "steps"))
+    other = next((r["env"] for r in rows if r.get("env") not in (None, env)), None)
+    if other is not None:
+        raise ConfigError(
+            f"--out {out} holds trajectories of env {other!r}; collecting --env {env} into it would mix them: "
+            "choose another --out"
+        )
+    sidecar = _progress_path(out)
+    progress = read_resumable_jsonl(
+        sidecar,
+        "collect's record of attempted tasks (JSONL of objects)",
+        str(sidecar),
+        "move it away or choose another --out",
+        keys=("id",),
+    )
+    return {str(r["id"]) for r in (*progress, *rows)}
+
+
 def _collect(args: CollectArgs, policy: HFPolicy | None) -> dict:
     out = Path(args.out)
+    done = done_ids(out, args.env)  # before anything is appended to a file that is not ours
     env = make_env(args.env, **args.env_kwargs())
     tasks = env.task_ids(args.split)[: args.episodes]
     for path in (out, _progress_path(out)):
-        repair_jsonl_tail(path)  # a line cut by a crash: its task is not in `done` below, so it is rerun
-    done = {r["id"] for r in read_jsonl_tolerant(_progress_path(out))} | {
-        r.get("id") for r in read_jsonl_tolerant(out)
-    }
+        repair_jsonl_tail(path)  # a line cut by a crash: its task is not in `done`, so it is rerun
     todo = [t for t in tasks if t not in done]
     stats = {"attempted": 0, "written": 0, "success": 0, "skipped_done": len(tasks) - len(todo)}
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"collect {args.env}/{args.split}", unit="ep")

@@ -7,6 +7,7 @@ and the manifest cannot disagree about where things are.
 
 import datetime as _dt
 import json
+import logging
 import os
 import platform
 from pathlib import Path
@@ -18,6 +19,8 @@ from agentdistill import markers
 from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_text
 from agentdistill.runconfig import RunConfig, StudentSize, cell_options, run_methods, size_methods, size_seeds
+
+logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- layout
@@ -125,8 +128,8 @@ def check_config(root: Path, cfg: RunConfig, forced: bool) -> None:
     """
     path = root / "run.yaml"
     new = cfg.to_dict()
-    if path.exists():
-        old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    old = _read_run_yaml(path)
+    if old is not None:
         diff = _first_diff(old, new)
         if diff and not forced:
             raise ConfigError(
@@ -135,6 +138,32 @@ def check_config(root: Path, cfg: RunConfig, forced: bool) -> None:
             )
     atomic_write_text(path, yaml.safe_dump(new, sort_keys=False))
     atomic_write_json(root / "versions.json", versions())
+
+
+def _read_run_yaml(path: Path) -> dict[str, Any] | None:
+    """The config recorded in ``run.yaml``, or ``None`` when there is none to compare with.
+
+    An empty or damaged ``run.yaml`` (0 bytes, not UTF-8, not YAML, not a mapping: never written so by
+    this program, whose writes are atomic, but left by a full disk, a crash of the file system or a
+    hand edit) is treated as absent, with a warning: it is rewritten from this command's config and
+    the run resumes. Refusing would wedge every rerun on a file that records nothing; the stages' markers
+    still check what they depend on (teacher, data, initial weights), and ``--force STAGE`` redoes a
+    stage that ran with another config.
+    """
+    if not path.exists():
+        return None
+    try:
+        old = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (ValueError, OSError, yaml.YAMLError):  # UnicodeDecodeError is a ValueError
+        old = None
+    if isinstance(old, dict) and old:
+        return old
+    logger.warning(
+        "%s is empty or unreadable; rewriting it from this command's config (if the run's finished stages "
+        "used another config, rerun with --force STAGE to redo them)",
+        path,
+    )
+    return None
 
 
 def _first_diff(a: Any, b: Any, path: str = "") -> str | None:
@@ -194,13 +223,15 @@ def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str,
         "notes": notes(root, cfg),
     }
     old = root / "manifest.json"
-    if old.exists():
-        try:
-            prev = json.loads(old.read_text(encoding="utf-8"))
-            manifest["started"] = prev.get("started", manifest["started"])
-            manifest["stages"] = {**prev.get("stages", {}), **stages}
-        except json.JSONDecodeError:
-            pass
+    try:  # a missing or damaged manifest (not UTF-8 JSON, not an object) is rewritten from scratch
+        prev = json.loads(old.read_bytes().decode("utf-8")) if old.is_file() else {}
+    except (ValueError, OSError):
+        prev = {}
+    if isinstance(prev, dict):
+        if isinstance(prev.get("started"), str):
+            manifest["started"] = prev["started"]
+        if isinstance(prev.get("stages"), dict):
+            manifest["stages"] = {**prev["stages"], **stages}
     atomic_write_json(old, manifest)
     return manifest
 
@@ -208,7 +239,8 @@ def write_manifest(root: Path, cfg: RunConfig, preset: str | None, command: str,
 def notes(root: Path, cfg: RunConfig) -> list[str]:
     """Caveats the report must show (read from the stage markers, so `report` rebuilds them)."""
     out = turn_notes(root, cfg)
-    out += (markers.read(root, "collect") or {}).get("notes", [])
+    collect_notes = (markers.read(root, "collect") or {}).get("notes", [])
+    out += [n for n in collect_notes if isinstance(n, str)] if isinstance(collect_notes, list) else []
     if cfg.evaluate.max_steps:
         out.append(f"episodes were capped at {cfg.evaluate.max_steps} steps (evaluate.max_steps)")
     return out
@@ -217,7 +249,7 @@ def notes(root: Path, cfg: RunConfig) -> list[str]:
 def turn_notes(root: Path, cfg: RunConfig) -> list[str]:
     """A note per stage whose generation budget is shorter than the embedded teacher's longest expert turn."""
     longest = (markers.read(root, "teacher") or {}).get("longest_turn")
-    if not longest:
+    if not isinstance(longest, int) or not longest:
         return []
     return [
         f"{name}.max_new_tokens = {spec.max_new_tokens} is shorter than the longest expert turn ({longest} "

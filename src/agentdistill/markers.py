@@ -14,6 +14,7 @@ directories written by earlier versions resume):
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,26 +65,47 @@ def mark(
 
 
 def is_done(root: str | Path, name: str) -> bool:
-    """Whether ``name`` wrote its marker (without checking its files: ``check`` does)."""
-    return marker_path(root, name).is_file()
+    """Whether ``name`` wrote a readable marker (without checking its files: ``check`` does). A corrupt
+    marker (empty, random bytes, not a JSON object) is not done."""
+    return read(root, name) is not None
 
 
 def read(root: str | Path, name: str) -> dict[str, Any] | None:
-    """The marker's contents, or ``None`` when there is none or it does not parse."""
+    """The marker's contents, or ``None`` when there is none or it is corrupt: empty, not UTF-8 JSON, not
+    an object, unreadable (a directory) — a corrupt marker counts as not done wherever it is read."""
     path = marker_path(root, name)
-    if not path.exists():
+    if not path.is_file():
         return None
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, OSError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return None
     return info if isinstance(info, dict) else None
+
+
+def _intact(root: Path, fp: Any, rel: str) -> bool:
+    """Whether the file ``rel`` still has the fingerprint ``fp`` (a malformed fingerprint is not intact)."""
+    p = root / rel
+    if not isinstance(fp, dict) or not p.is_file():
+        return False
+    try:
+        return p.stat().st_size == fp.get("size") and _sha256(p) == fp.get("sha256")
+    except OSError:
+        return False
+
+
+def _remove(path: Path) -> None:
+    """Remove a marker (whatever is at its name: a directory made by hand too), so the step is redone."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def digest(root: str | Path, name: str) -> str | None:
     """One hash standing for the outputs of a finished step (its marker's fingerprint), for ``deps``."""
     info = read(root, name)
-    if info is None or "files" not in info:
+    if info is None or not isinstance(info.get("files"), dict):
         return None
     return hashlib.sha256(json.dumps(info["files"], sort_keys=True).encode()).hexdigest()
 
@@ -96,22 +118,21 @@ def check(root: str | Path, name: str, deps: dict[str, Any] | None = None) -> di
     so the work is redone.
     """
     root, path = Path(root), marker_path(root, name)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     info = read(root, name)
     if info is None or not isinstance(info.get("files"), dict):
         logger.warning("%s: unreadable marker; redoing %s", path, name)
-        path.unlink(missing_ok=True)
+        _remove(path)
         return None
     if deps is not None and info.get("deps", {}) != deps:
         logger.warning("%s: the inputs of %s changed since it ran; redoing it", root, name)
-        path.unlink(missing_ok=True)
+        _remove(path)
         return None
     for rel, fp in info["files"].items():
-        p = root / rel
-        if not p.is_file() or p.stat().st_size != fp["size"] or _sha256(p) != fp["sha256"]:
+        if not _intact(root, fp, rel):
             logger.warning("%s: output %s is missing or changed since it was written; redoing %s", root, rel, name)
-            path.unlink(missing_ok=True)
+            _remove(path)
             return None
     return info
 
@@ -119,4 +140,4 @@ def check(root: str | Path, name: str, deps: dict[str, Any] | None = None) -> di
 def unmark(root: str | Path, prefix: str) -> None:
     """Remove the run markers whose name starts with ``prefix`` (``cell`` removes every ``cell-…``)."""
     for p in (Path(root) / ".markers").glob(f"{prefix}*.done"):
-        p.unlink()
+        _remove(p)

@@ -38,7 +38,7 @@ from typing import Any
 
 from agentdistill.checkpoints import drop_checkpoints
 from agentdistill.errors import ConfigError
-from agentdistill.files import drop_if_corrupt, exclusive_lock, merge_jsonl, read_jsonl_tolerant
+from agentdistill.files import drop_if_corrupt, exclusive_lock, merge_jsonl, read_jsonl_tolerant, remove_stale_temps
 from agentdistill.manifest import cell_key, cells, check_config, eval_path, teacher_dir, turn_notes, write_manifest
 from agentdistill.markers import check, digest, mark, model_files, unmark
 from agentdistill.runconfig import RunConfig, StudentSize, cell_training_args
@@ -88,6 +88,8 @@ class Pipeline:
             return self._run(first_forced, stop_after)
 
     def _run(self, first_forced: int | None, stop_after: str | None) -> dict[str, Any]:
+        # Temporary files of atomic writes a kill left behind: no writer of this run is alive (we hold its lock).
+        remove_stale_temps(self.root)
         check_config(self.root, self.cfg, forced=first_forced is not None)
         if first_forced is not None:  # a forced stage invalidates the stages after it
             for s in STAGES[first_forced:]:
@@ -151,7 +153,7 @@ class Pipeline:
         data = self.root / "collect" / "train.jsonl"
         info = check(self.root, "collect", {"teacher": self.teacher_id()})
         if info:
-            _stage(2, "collect", f"done ({info['trajectories']} trajectories)")
+            _stage(2, "collect", f"done ({info.get('trajectories', '?')} trajectories)")
             return None
         _stage(2, "collect", f"teacher on {cfg.collect.episodes or 'all'} train tasks per env")
         for note in turn_notes(self.root, cfg):
@@ -164,7 +166,8 @@ class Pipeline:
         for env in cfg.envs:
             # every attempt is written (the sidecar makes reruns resume); the merge below keeps the successes
             out = self.root / "collect" / f"{env}.jsonl"
-            drop_if_corrupt(out)
+            drop_if_corrupt(out, keys=("id", "steps"))  # else collect would refuse it (not a trajectory file)
+            drop_if_corrupt(out.with_name(out.name + ".attempted"), keys=("id",))
             args = stage_args(
                 CollectArgs,
                 cfg.collect,

@@ -59,11 +59,29 @@ def _content(msg: dict[str, Any]) -> str:
     return content or ""
 
 
-def _check(messages: Sequence[dict[str, Any]]) -> None:
+def _check(messages: Sequence[dict[str, Any]], tools: Any = None) -> None:
+    """Raise ``TrajectoryError`` naming the first message (and field) that is not an OpenAI-style message."""
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+        raise TrajectoryError(f"`tools` must be a list of tool schemas (objects), got {type(tools).__name__}")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             role = m.get("role") if isinstance(m, dict) else m
             raise TrajectoryError(f"messages[{i}]: role {role!r}; expected one of {', '.join(ROLES)}")
+        content = m.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise TrajectoryError(
+                f"messages[{i}].content must be a string, a list of content parts or null, "
+                f"got {type(content).__name__} {content!r:.40}"
+            )
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(part, dict) or not isinstance(part.get("text", ""), str):
+                raise TrajectoryError(
+                    f'messages[{i}].content[{j}] must be a content part {{"type": "text", "text": "..."}}'
+                )
+        if not isinstance(m.get("tool_calls") or [], list):
+            raise TrajectoryError(
+                f"messages[{i}].tool_calls must be a list of calls, got {type(m['tool_calls']).__name__}"
+            )
         for j, call in enumerate(m.get("tool_calls") or []):
             fn = call.get("function") if isinstance(call, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
@@ -195,7 +213,7 @@ def render_messages(
     Raises:
         TrajectoryError: for a malformed message, or a template that cannot be segmented.
     """
-    _check(messages)
+    _check(messages, tools)
     if _has_template(tokenizer):
         return _render_template(messages, tokenizer, tools)
     return _render_chatml(messages, tools)
