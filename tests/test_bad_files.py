@@ -199,7 +199,6 @@ def test_check_not_input_refuses_the_input_however_it_is_spelled(tmp_path, monke
         files.check_not_input("m", "m/", flag="--out")  # prune --teacher m --out m (a directory)
 
 
-@pytest.mark.xfail(reason="needs cli.cmd_segment to call files.check_not_input(a.out, a.data)", strict=False)
 def test_segment_refuses_to_overwrite_its_input(tmp_path, capsys):
     data = tmp_path / "trajs.jsonl"
     data.write_text(_REACT)

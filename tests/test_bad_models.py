@@ -91,7 +91,7 @@ def test_segment_never_writes_over_its_input(tmp_path, capsys):
     data = tmp_path / "t.jsonl"
     data.write_text('{"id": "a"}\n')
     err = _one_line_error(capsys, ["segment", str(data), "--out", str(tmp_path / "." / "t.jsonl")])
-    assert "is the input file; write the segmented records to another file" in err
+    assert "is the input" in err and "it would be overwritten: choose another --out" in err
     assert data.read_text() == '{"id": "a"}\n'
 
 

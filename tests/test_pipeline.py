@@ -123,8 +123,7 @@ def test_resume_after_crash_in_distill_equals_uninterrupted(smoke_run, tmp_path,
             raise KeyboardInterrupt("simulated kill")
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", crash_after_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        _run(out)
+    assert _run(out) == 130  # interrupted: one line, no traceback
     assert (out / "distill" / "token-kd__xs__s0" / "checkpoint-4").is_dir()
     assert check(out, "cell-sft__xs__s0") is not None and check(out, "cell-token-kd__xs__s0") is None
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)

@@ -53,7 +53,7 @@ def _usage() -> str:
 
 
 def cmd_segment(argv: Sequence[str]) -> int:
-    from agentdistill.files import atomic_write_jsonl, check_output_path
+    from agentdistill.files import atomic_write_jsonl, check_not_input, check_output_path
     from agentdistill.formats import FORMATS
     from agentdistill.segment import segment
     from agentdistill.trajectory import BadRecord, iter_numbered_records
@@ -76,8 +76,7 @@ def cmd_segment(argv: Sequence[str]) -> int:
         raise ConfigError("nothing to do: pass --out FILE and/or --show")
     if a.out:
         check_output_path(a.out)
-        if Path(a.out).resolve() == Path(a.data).resolve():
-            raise ConfigError(f"--out {a.out} is the input file; write the segmented records to another file")
+        check_not_input(a.out, a.data)
     _check_models(tokenizer=a.tokenizer)
     tokenizer = None
     if a.tokenizer:
@@ -270,9 +269,10 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
     args = _stage_args(EvalArgs, "agentdistill evaluate", "Evaluate a model as an agent (DESIGN §6 metrics).", argv)
     if not args.model:
         raise ConfigError("--model is required: a model directory or hub name")
-    from agentdistill.files import check_output_path
+    from agentdistill.files import check_not_input, check_output_path
 
     check_output_path(args.out)
+    check_not_input(args.out, args.reference)
     _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))
@@ -280,7 +280,7 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
 
 def cmd_prune(argv: Sequence[str]) -> int:
-    from agentdistill.files import check_output_path
+    from agentdistill.files import check_not_input, check_output_path
 
     p = argparse.ArgumentParser(
         prog="agentdistill prune",
@@ -294,6 +294,7 @@ def cmd_prune(argv: Sequence[str]) -> int:
     p.add_argument("--out", required=True, help="directory to write the student to")
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
+    check_not_input(a.out, a.teacher)
     out = Path(a.out)
     if out.is_dir() and any(out.iterdir()) and not (out / "config.json").exists():  # replaced as a whole
         raise ConfigError(f"--out {a.out} holds files that are not a model; choose a new or empty directory")

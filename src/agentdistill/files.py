@@ -292,7 +292,7 @@ def drop_if_corrupt(path: Path, keys: tuple[str, ...] = ()) -> None:
         return
     bad = jsonl_problem(path.read_bytes(), keys)
     if bad is not None:
-        logger.warning("%s:%d %s (the file is damaged, not interrupted); redoing this file", path, *bad)
+        logger.warning("%s:%d is corrupted: it %s (damaged, not interrupted); redoing this file", path, *bad)
         path.unlink()
         path.with_name(path.name + ".attempted").unlink(missing_ok=True)
 
