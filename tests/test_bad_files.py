@@ -17,7 +17,7 @@ import pytest
 
 from agentdistill import files, markers
 from agentdistill.cli import main
-from agentdistill.errors import ConfigError
+from agentdistill.errors import ConfigError, TrajectoryError
 
 _REACT = '{"id": "a", "format": "react", "text": "Q\\nThought 1: t\\nAction 1: Finish[x]\\n"}\n'
 
@@ -346,3 +346,16 @@ def test_run_resumes_over_corrupt_marker_empty_run_yaml_and_stale_temps(tmp_path
     assert "teacher: embedded" in capsys.readouterr().out  # the corrupt marker counted as not done: redone
     assert markers.read(out, "teacher")["files"] == done["files"]  # same seed, same teacher
     assert (out / "run.yaml").read_text().strip() and not stale.exists()
+
+
+def test_a_directory_or_device_as_data_says_what_it_is(tmp_path, capsys):
+    from agentdistill.trajectory import read_trajectories
+
+    for path in (tmp_path, "/dev/null"):
+        assert main(["segment", str(path), "--show"]) == 2
+        assert capsys.readouterr().err.rstrip().endswith("is not a file (a directory or a device); pass a JSONL file")
+    bad = tmp_path / "ref.jsonl"
+    bad.write_text("{not json\n")
+    with pytest.raises(TrajectoryError) as e:  # read_trajectories never skips: no --skip_bad to offer
+        read_trajectories(bad)
+    assert str(e.value).endswith("; fix the line")

@@ -4,6 +4,8 @@ Run configs (``--set``, a YAML file, ``configs validate``), ``distill`` flags (`
 agent settings of ``collect`` / ``evaluate`` / the run's sections.
 """
 
+import re
+
 import pytest
 
 from agentdistill.cli import main
@@ -228,3 +230,21 @@ def test_run_vocab_size_below_the_byte_alphabet(tmp_path, capsys):
         "got 3"
     )
     assert load_run_config("smoke", sets=["teacher.vocab_size=260"]).teacher.vocab_size == 260
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (
+            ["teacher.hidden_size=100", "teacher.num_heads=3"],
+            "teacher: hidden_size 100 is not a multiple of num_heads 3",
+        ),
+        (
+            ["distill.sizes=[{name: w, num_layers: 1, hidden_size: 30, num_heads: 4}]"],
+            "distill.sizes[w]: hidden_size 30 is not a multiple of num_heads 4",
+        ),
+    ],
+)
+def test_hidden_size_must_split_into_the_heads(sets, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_run_config("smoke", sets=sets)

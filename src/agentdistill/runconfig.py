@@ -75,6 +75,7 @@ class TeacherSpec:
             )
         _at_least(self, "teacher", 1, "hidden_size", "num_layers", "num_heads")
         _at_least(self, "teacher", 1, "intermediate_size", "max_position_embeddings", "expert_episodes", "train_size")
+        _check_heads(self.hidden_size, self.num_heads, "teacher")
 
 
 @dataclass
@@ -109,6 +110,8 @@ class StudentSize:
             self.init = "pretrained" if self.model else "scratch" if width else "prune"
         if self.init == "scratch" and (self.hidden_size is None or self.num_heads is None or self.num_layers is None):
             raise ConfigError(f"{where}: init scratch needs num_layers, hidden_size and num_heads")
+        if self.hidden_size is not None and self.num_heads is not None:
+            _check_heads(self.hidden_size, self.num_heads, where)
         if self.init != "scratch" and width:
             raise ConfigError(f"{where}: {', '.join(width)} apply only to init: scratch (init is {self.init})")
         if self.init == "prune" and self.num_layers is None and self.layers is None:
@@ -376,6 +379,15 @@ def _check_env_sources(cfg: RunConfig, where: str) -> None:
         raise ConfigError(f"{where}: envs has webshop-http; set its server: --webshop_url http://HOST:PORT")
     if "textworld" in cfg.envs and not cfg.games:
         raise ConfigError(f"{where}: envs has textworld; set its games: --games DIR (agentdistill make-games)")
+
+
+def _check_heads(hidden_size: int, num_heads: int, where: str) -> None:
+    """Attention splits the hidden size into ``num_heads`` equal heads (transformers fails later, mid-run)."""
+    if hidden_size % num_heads:
+        raise ConfigError(
+            f"{where}: hidden_size {hidden_size} is not a multiple of num_heads {num_heads}; each head gets "
+            "hidden_size / num_heads dimensions"
+        )
 
 
 def _at_least(spec: Any, section: str, low: int, *names: str) -> None:

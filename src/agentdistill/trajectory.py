@@ -197,12 +197,15 @@ def _decode(raw: bytes, lineno: int) -> str:
 
 
 def iter_numbered_records(
-    path: str | Path, skip_bad: bool = False, bad: list[BadRecord] | None = None
+    path: str | Path, skip_bad: bool = False, bad: list[BadRecord] | None = None, fix: str = "pass --skip_bad"
 ) -> Iterator[tuple[int, Record]]:
-    """Yield ``(line, record)`` for each record of a JSONL file (see ``iter_records``)."""
+    """Yield ``(line, record)`` for each record of a JSONL file (see ``iter_records``); ``fix``: what the
+    message of a malformed line offers besides fixing it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TrajectoryError("file not found; check the path", path)
+    if not path.is_file():
+        raise TrajectoryError("is not a file (a directory or a device); pass a JSONL file", path)
     n = 0
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -220,7 +223,9 @@ def iter_numbered_records(
                 rec = record_from_json(obj, lineno)
             except TrajectoryError as e:
                 if not skip_bad:
-                    raise TrajectoryError(f"{e.msg}; fix the line or pass --skip_bad", path, lineno) from None
+                    raise TrajectoryError(
+                        f"{e.msg}; fix the line{' or ' + fix if fix else ''}", path, lineno
+                    ) from None
                 if bad is not None:
                     bad.append(BadRecord(str(path), lineno, e.msg))
                 continue
@@ -255,7 +260,7 @@ def read_records(path: str | Path, skip_bad: bool = False) -> tuple[list[Record]
 def read_trajectories(path: str | Path) -> list[Trajectory]:
     """Read a file that must hold structured trajectories only (e.g. the output of ``collect``)."""
     out = []
-    for lineno, rec in iter_numbered_records(path):
+    for lineno, rec in iter_numbered_records(path, fix=""):  # every line must read: nothing is skipped here
         if not isinstance(rec, Trajectory):
             raise TrajectoryError(f"record {rec.id!r} is not a structured trajectory (needs `steps`)", path, lineno)
         out.append(rec)
