@@ -359,3 +359,23 @@ def test_a_directory_or_device_as_data_says_what_it_is(tmp_path, capsys):
     with pytest.raises(TrajectoryError) as e:  # read_trajectories never skips: no --skip_bad to offer
         read_trajectories(bad)
     assert str(e.value).endswith("; fix the line")
+
+
+def test_evaluate_never_writes_its_episodes_over_the_reference(tmp_path, capsys):
+    ref = tmp_path / "m.trajectories.jsonl"
+    ref.write_text("{}\n")
+    argv = [
+        "evaluate",
+        "--env",
+        "hotpotqa",
+        "--model",
+        "x/y",
+        "--reference",
+        str(ref),
+        "--out",
+        str(tmp_path / "m.json"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is the input" in err and "it would be overwritten" in err
+    assert ref.read_text() == "{}\n"

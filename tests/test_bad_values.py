@@ -248,3 +248,13 @@ def test_run_vocab_size_below_the_byte_alphabet(tmp_path, capsys):
 def test_hidden_size_must_split_into_the_heads(sets, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_run_config("smoke", sets=sets)
+
+
+def test_sampling_seed_out_of_range_is_one_line(tmp_path, capsys):
+    assert (
+        main(["evaluate", "--env", "hotpotqa", "--model", "x/y", "--seed", "-1", "--out", str(tmp_path / "e.json")])
+        == 2
+    )
+    assert capsys.readouterr().err == "error: --seed must be in 0..2**32 - 1 (numpy's seed range); got -1\n"
+    with pytest.raises(ConfigError, match=re.escape("`collect.seed` must be in 0..2**32 - 1")):
+        load_run_config("smoke", sets=["collect.seed=99999999999999999999"])

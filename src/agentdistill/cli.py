@@ -273,6 +273,8 @@ def cmd_evaluate(argv: Sequence[str]) -> int:
 
     check_output_path(args.out)
     check_not_input(args.out, args.reference)
+    episodes = Path(args.out).with_name(Path(args.out).stem + ".trajectories.jsonl")  # written beside --out
+    check_not_input(episodes, args.reference, flag="--out's episode file")
     _check_models(model=args.model)
     m = evaluate(args)["overall"]
     print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}))

@@ -177,12 +177,13 @@ class AgentRun:
     torch_dtype: TorchDtype = field(default="auto", metadata={"help": DTYPE_HELP})
 
     def check_sampling(self, flag: str = "--") -> None:
-        """Raise a one-line ``ConfigError`` unless ``temperature`` is a finite number >= 0; ``flag`` prefixes the
-        option names as in ``check_device_dtype``."""
+        """Raise a one-line ``ConfigError`` unless ``temperature`` is a finite number >= 0 and ``seed`` a seed
+        numpy takes; ``flag`` prefixes the option names as in ``check_device_dtype``."""
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise ConfigError(
                 f"{_key(flag, 'temperature')} must be a finite number >= 0 (0 = greedy); got {self.temperature}"
             )
+        check_seed(self.seed, _key(flag, "seed"))
 
     def load_policy(self, model: str | Path) -> Any:  # -> agent.HFPolicy
         """``model`` (a directory or hub name) as a policy that generates with these settings."""
