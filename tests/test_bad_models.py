@@ -120,3 +120,64 @@ def test_distill_refuses_bad_data_before_it_writes_anything(tiny_pair, tmp_path,
     err = _one_line_error(capsys, argv)
     assert str(data) in err and ":1" in err
     assert not out.exists()
+
+
+def test_a_file_given_as_a_model_says_so(tmp_path, capsys):
+    model = tmp_path / "run.log"
+    model.write_text("not a model\n")
+    err = _one_line_error(
+        capsys, ["prune", "--teacher", str(model), "--num_layers", "1", "--out", str(tmp_path / "p")]
+    )
+    assert f"--teacher {model} is a file; pass a model directory" in err
+
+
+def test_a_closed_pipe_is_not_an_error(monkeypatch, capsys):
+    def closed(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli.COMMANDS, "report", ("", "closed"))
+    monkeypatch.setattr(cli, "closed", closed, raising=False)
+    assert main(["report", "x"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_wrong_kind_of_path_gets_no_disk_space_hint(monkeypatch, capsys):
+    def is_dir(argv):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", "/runs/x/train_log.jsonl")
+
+    monkeypatch.setitem(cli.COMMANDS, "report", ("", "is_dir"))
+    monkeypatch.setattr(cli, "is_dir", is_dir, raising=False)
+    err = _one_line_error(capsys, ["report", "x"])
+    assert (
+        err
+        == "error: /runs/x/train_log.jsonl: Is a directory; it is a directory where a file belongs; check the path\n"
+    )
+
+
+def test_run_refuses_contradictions_and_empty_splits_before_it_writes(tmp_path, capsys):
+    out = tmp_path / "r"
+    err = _one_line_error(
+        capsys, ["run", "--preset", "smoke", "--out", str(out), "--force", "distill", "--stop_after", "collect"]
+    )
+    assert "--force distill with --stop_after collect: the run would stop before redoing distill" in err
+    err = _one_line_error(capsys, ["run", "--preset", "smoke", "--envs", "hotpotqa,hotpotqa", "--out", str(out)])
+    assert "envs names hotpotqa twice; name each env once" in err
+    assert not out.exists()
+
+
+def test_serve_webshop_seed_is_a_client_seed(capsys):
+    err = _one_line_error(capsys, ["serve-webshop", "--seed", "-1", "--port", "0"])
+    assert "--seed must be in 0..2**32 - 1" in err
+
+
+def test_evaluate_reference_must_hold_the_evaluated_tasks(tiny_pair, tmp_path, capsys):
+    from agentdistill.agent import expert_episode
+    from agentdistill.envs import make_env
+
+    ref = tmp_path / "ref.jsonl"
+    train = make_env("hotpotqa").task_ids("train")[:2]
+    ref.write_text("".join(json.dumps(expert_episode("hotpotqa", t).to_json()) + "\n" for t in train))
+    argv = ["evaluate", "--env", "hotpotqa", "--model", str(tiny_pair[1]), "--episodes", "2", "--reference", str(ref)]
+    err = _one_line_error(capsys, [*argv, "--out", str(tmp_path / "m.json")])
+    assert "holds none of the 2 hotpotqa test task(s) evaluated" in err
+    assert not (tmp_path / "m.json").exists()

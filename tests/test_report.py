@@ -276,3 +276,34 @@ def test_report_without_manifest_is_a_config_error(tmp_path, capsys):
         main([str(tmp_path)])
     assert cli_main(["report", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -5.0, "abc"])
+def test_an_eval_file_with_impossible_numbers_is_listed_not_crashed_on(tmp_path, value):
+    run = make_run(tmp_path)
+    path = run / "eval" / "sad__s__s0" / "alfworld.json"
+    data = json.loads(path.read_text())
+    data["overall"]["success_rate"] = value
+    path.write_text(json.dumps(data))  # NaN and inf as JSON's NaN / Infinity
+    results = build_report(run)
+    bad = [m for m in results["missing"] if m["path"] == "eval/sad__s__s0/alfworld.json"]
+    assert bad and "overall.success_rate" in bad[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("methods", [1], "`methods` is not a JSON object"),
+        ("envs", "alfworld", "`envs` is not a JSON list"),
+        ("envs", ["alfworld", "alfworld"], "`envs` is not a list of distinct env names"),
+        ("eval", {"split": "test", "episodes": 7}, "is not a JSON object"),
+    ],
+)
+def test_a_manifest_of_the_wrong_shape_is_one_line(tmp_path, capsys, key, value, message):
+    run = make_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest[key] = value
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert cli_main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "rerun `agentdistill run`" in err

@@ -6,6 +6,8 @@ agentdistill distill --teacher T --student S --data trajs.jsonl --loss sad --out
 """
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -335,6 +337,9 @@ def cmd_serve_webshop(argv: Sequence[str]) -> int:
     a = p.parse_args(argv)
     if not 0 <= a.port <= 65535:
         raise ConfigError(f"--port {a.port}: choose a port in 0-65535")
+    from agentdistill.config import check_seed
+
+    check_seed(a.seed, "--seed")  # the clients' --env_seed range: a server no client can match is refused
     shop = Shop(a.seed, a.train_size)
     try:
         server = make_server(shop, a.host, a.port)
@@ -401,6 +406,13 @@ def cmd_run(argv: Sequence[str]) -> int:
     )
     a = p.parse_args(argv)
     check_output_path(a.out, kind="dir")
+    if a.stop_after:  # a stage forced after the last one run would be deleted and not redone
+        later = [f for f in a.force if f != "all" and STAGES.index(f) > STAGES.index(a.stop_after)]
+        if later:
+            raise ConfigError(
+                f"--force {later[0]} with --stop_after {a.stop_after}: the run would stop before redoing "
+                f"{later[0]}; drop one of them"
+            )
     sources = [(k, getattr(a, k)) for k in SOURCE_HELP if getattr(a, k, None) is not None]
     sets = [f"{k}={json.dumps(v)}" for k, v in sources] + a.sets  # JSON is YAML: a path stays a string
     cfg = load_run_config(a.preset, a.config, a.envs, a.teacher, sets)
@@ -422,6 +434,9 @@ def _check_run_envs(cfg: "RunConfig") -> None:
         for size in sizes - {None}:  # an env that does not generate its train tasks takes no train_size
             CollectArgs(env=env_name, train_size=size, **cfg.env_options(env_name)).env_kwargs()
         env = make_env(env_name, **CollectArgs(env=env_name, **cfg.env_options(env_name)).env_kwargs())
+        for split in ("train", cfg.evaluate.split):  # an empty split (a data file without test questions) fails here
+            if not env.task_ids(split):
+                raise ConfigError(f"{env_name} has no {split} tasks with these sources; check --data / --games")
         if cfg.teacher.model is None:
             env.reset(env.task_ids("train")[0])
             env.expert_step()
@@ -494,11 +509,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # the file system refused (read-only, full, permissions) where no check came first
+    except BrokenPipeError:  # the reader of our output left (`| head`): nothing is wrong here
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as e:  # the file system refused where no check came first (a full disk mid-run, a wrong path)
         if os.environ.get("AGENTDISTILL_DEBUG"):
             raise
-        where = f" {e.filename}" if e.filename else ""
-        print(f"error:{where}: {e.strerror or e}; free space or choose a writable place and rerun", file=sys.stderr)
+        what = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e).strip().splitlines()[0]
+        hint = {
+            errno.ENOSPC: "free some space and rerun the same command: it resumes",
+            errno.EROFS: "choose a writable place",
+            errno.EACCES: "choose a place you may write to",
+            errno.EISDIR: "it is a directory where a file belongs; check the path",
+            errno.ENOTDIR: "a part of it is a file where a directory belongs; check the path",
+            errno.EEXIST: "something of another kind is in the way; check the path",
+        }.get(e.errno, "check the path")
+        print(f"error: {what}; {hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted; rerun the same `agentdistill {argv[0]}` command to resume", file=sys.stderr)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from agentdistill.agent import EpisodeRecord, HFPolicy, run_episodes
 from agentdistill.envs import make_env
+from agentdistill.errors import ConfigError
 from agentdistill.files import atomic_write_json, atomic_write_jsonl, check_output_path
 from agentdistill.metrics import summarize_by_type
 from agentdistill.runconfig import EvalArgs
@@ -42,6 +43,12 @@ def evaluate(args: EvalArgs, policy: HFPolicy | None = None) -> dict[str, Any]:
     reference: dict[str, Trajectory] | None = None
     if args.reference:
         reference = {t.id: t for t in read_trajectories(args.reference)}
+        if tasks and not set(tasks) & set(reference):  # a CoT match of 0.0 would be a number about nothing
+            raise ConfigError(
+                f"--reference {args.reference} holds none of the {len(tasks)} {args.env} {args.split} task(s) "
+                f"evaluated (e.g. {tasks[0]}; it has e.g. {next(iter(reference))}); pass the teacher's trajectories "
+                "of these tasks"
+            )
     if policy is None:
         policy = args.load_policy(args.model)
     bar = tqdm(total=len(tasks), desc=f"evaluate {args.env}/{args.split}", unit="ep")

@@ -63,6 +63,10 @@ def check_model_dir(name_or_path: str | Path, flag: str = "model") -> None:
     whose header does not read (corrupt or truncated: the header says how long the file must be). A hub id,
     or a path that is not a directory, is left to ``from_pretrained``."""
     path = Path(name_or_path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{flag} {name_or_path} is a file; pass a model directory (config.json, weights) or a hub id"
+        )
     if not path.is_dir():
         return
     config = path / "config.json"

@@ -12,6 +12,7 @@ tasks (``stats``), read from the episodes each evaluation wrote. Nothing is fill
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ def comparable(results: dict) -> dict:
 
 
 def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None
 
 
 def _round(v: float | None) -> float | None:
@@ -76,10 +78,23 @@ def _read_json(run: Path, rel: str | None, what: str, missing: list[dict]) -> di
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        _check_overall(data.get("overall", {}))
     except (OSError, ValueError) as e:
         missing.append({"path": rel, "what": what, "reason": f"unreadable: {str(e)[:160]}"})
         return None
     return data
+
+
+def _check_overall(overall: Any) -> None:
+    """Raise ``ValueError`` unless an evaluation's ``overall`` metrics are an object whose episode count is a
+    whole number >= 0 and whose success rate is a number in [0, 100] (what the tables and intervals use)."""
+    if not isinstance(overall, dict):
+        raise ValueError("`overall` is not a JSON object")
+    n, rate = overall.get("episodes"), overall.get("success_rate")
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+        raise ValueError(f"`overall.episodes` is not a whole number >= 0: {n!r}")
+    if rate is not None and not (_num(rate) is not None and 0 <= rate <= 100):
+        raise ValueError(f"`overall.success_rate` is not a number in [0, 100]: {rate!r}")
 
 
 def _episodes(run: Path, eval_rel: str, what: str, missing: list[dict]) -> dict[str, bool] | None:
@@ -104,6 +119,27 @@ def read_manifest(run_dir: str | Path) -> dict:
         raise ConfigError(f"{path}: unreadable ({e}); rerun `agentdistill run` to rewrite it") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a JSON object")
+    shapes = {"envs": list, "methods": dict, "sizes": dict, "cells": list, "teacher": dict, "eval": dict}
+    for key, kind in shapes.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ConfigError(
+                f"{path}: `{key}` is not a JSON {'list' if kind is list else 'object'}; rerun `agentdistill run` "
+                "with the run's command to rewrite it"
+            )
+    envs = data.get("envs", [])
+    if not all(isinstance(e, str) for e in envs) or len(set(envs)) != len(envs):
+        raise ConfigError(
+            f"{path}: `envs` is not a list of distinct env names; rerun `agentdistill run` to rewrite it"
+        )
+    for part in [data.get("teacher", {}), data.get("eval", {}), *data.get("cells", [])]:
+        bad = not isinstance(part, dict) or any(
+            k in part and not isinstance(part[k], dict) for k in ("eval", "episodes")
+        )
+        if bad:
+            raise ConfigError(
+                f"{path}: the teacher, a cell or `eval` (or its `eval`/`episodes`) is not a JSON object; rerun "
+                "`agentdistill run` with the run's command to rewrite it"
+            )
     return data
 
 

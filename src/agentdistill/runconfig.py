@@ -496,6 +496,9 @@ def parse_run_config(data: dict[str, Any], where: str = "config") -> RunConfig:
     teacher, distill = cfg.teacher, cfg.distill
     if not cfg.envs:
         raise ConfigError(f"{where}: envs is empty; name at least one of {', '.join(ENV_NAMES)}")
+    twice = sorted({e for e in cfg.envs if cfg.envs.count(e) > 1})
+    if twice:
+        raise ConfigError(f"{where}: envs names {', '.join(twice)} twice; name each env once")
     try:
         check_seed(cfg.env_seed, "`env_seed`")
     except ConfigError as e:
