@@ -163,12 +163,13 @@ def test_resume_from_checkpoint_path_is_honoured(setup, tmp_path, caplog):
         ("missing", "--resume_from_checkpoint {path}: no such directory"),
         ("torn", "--resume_from_checkpoint {path} is not a complete checkpoint (no trainer_state.json"),
         ("true", "--resume_from_checkpoint true: no complete checkpoint-N in {out}"),
+        ("model", "--resume_from_checkpoint {path} is not a checkpoint-N directory (no trainer_state.json"),
     ],
 )
 def test_bad_resume_from_checkpoint_is_a_one_line_error_before_any_work(setup, tmp_path, capsys, flag, message):
     data, student = setup
-    path = tmp_path / "nowhere" / "checkpoint-2"
-    if flag == "torn":
+    path = tmp_path / "nowhere" / ("model" if flag == "model" else "checkpoint-2")
+    if flag in ("torn", "model"):
         path.mkdir(parents=True)
         (path / "model.safetensors").write_bytes(b"\0" * 10)
     out = tmp_path / "out"

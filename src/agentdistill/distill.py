@@ -86,10 +86,15 @@ def _resume_point(dargs: DistillArgs, cfg: DistillConfig) -> Path | None:
                 f"--resume_from_checkpoint {ck}: no such directory; pass a checkpoint-N directory of an earlier "
                 "run, or true for the newest complete one in --output_dir"
             )
+        if problem and not ck.name.startswith("checkpoint-"):
+            raise ConfigError(
+                f"--resume_from_checkpoint {ck} is not a checkpoint-N directory ({problem}); pass one of an "
+                "earlier run's checkpoint-N directories, or true for the newest complete one in --output_dir"
+            )
         if problem:
             raise ConfigError(
                 f"--resume_from_checkpoint {ck} is not a complete checkpoint ({problem}); pass an older "
-                f"checkpoint-N of {ck.parent}, or true for the newest complete one in --output_dir"
+                f"checkpoint-N of {ck.parent.resolve()}, or true for the newest complete one in --output_dir"
             )
         return ck
     with cfg.main_process_first(desc="checkpoint scan"):
