@@ -258,3 +258,13 @@ def test_sampling_seed_out_of_range_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == "error: --seed must be in 0..2**32 - 1 (numpy's seed range); got -1\n"
     with pytest.raises(ConfigError, match=re.escape("`collect.seed` must be in 0..2**32 - 1")):
         load_run_config("smoke", sets=["collect.seed=99999999999999999999"])
+
+
+def test_a_teacher_cache_without_the_cached_signal_is_refused():
+    from agentdistill.trainer import DistillConfig
+
+    with pytest.raises(
+        ConfigError, match=re.escape("--teacher_cache c.safetensors is read only with --teacher_signal cached")
+    ):
+        DistillConfig(output_dir="o", report_to="none", loss="sad", teacher_cache="c.safetensors")
+    DistillConfig(output_dir="o", report_to="none", loss="sad", teacher_signal="cached", teacher_cache="c.safetensors")

@@ -197,7 +197,10 @@ def test_config_validation(tmp_path):
         DistillConfig(output_dir=str(tmp_path), teacher_signal="cached", cache_topk=0)
     cfg = DistillConfig(output_dir=str(tmp_path), teacher_signal="cached")
     assert cache_path(cfg) == tmp_path / "teacher_cache.safetensors"
-    assert cache_path(DistillConfig(output_dir=str(tmp_path), teacher_cache="x.st")).name == "x.st"
+    assert (
+        cache_path(DistillConfig(output_dir=str(tmp_path), teacher_signal="cached", teacher_cache="x.st")).name
+        == "x.st"
+    )
 
 
 def test_cached_trainer_needs_cached_batches(tmp_path, examples, tiny_pair, teacher):

@@ -169,6 +169,11 @@ class DistillConfig(TrainingArguments):
             raise ConfigError(f"--teacher_signal {self.teacher_signal}: choose live or cached")
         if self.teacher_signal == "cached" and self.loss == "sft":
             raise ConfigError("--teacher_signal cached has nothing to cache with --loss sft (it uses no teacher)")
+        if self.teacher_cache and self.teacher_signal != "cached":
+            raise ConfigError(
+                f"--teacher_cache {self.teacher_cache} is read only with --teacher_signal cached; add it or drop "
+                "--teacher_cache"
+            )
         if self.teacher_dtype not in ("auto", "float32", "bfloat16"):
             raise ConfigError(f"--teacher_dtype {self.teacher_dtype}: choose auto, float32 or bfloat16")
         if self.cache_topk < 1:
