@@ -18,6 +18,7 @@ import pytest
 from agentdistill import files, markers
 from agentdistill.cli import main
 from agentdistill.errors import ConfigError, TrajectoryError
+from agentdistill.testing import commands_writing
 
 _REACT = '{"id": "a", "format": "react", "text": "Q\\nThought 1: t\\nAction 1: Finish[x]\\n"}\n'
 
@@ -28,19 +29,6 @@ def _err(capsys) -> str:
     return err[0]
 
 
-def _commands(tmp_path: Path, out: str) -> dict[str, list[str]]:
-    data = tmp_path / "trajs.jsonl"
-    data.write_text(_REACT)
-    model = str(tmp_path)  # an existing directory: the --out check must come first
-    return {
-        "segment": ["segment", str(data), "--out", out],
-        "distill": ["distill", "--data", str(data), "--student", model, "--loss", "sft", "--out", out],
-        "evaluate": ["evaluate", "--model", model, "--env", "hotpotqa", "--out", out],
-        "collect": ["collect", "--env", "hotpotqa", "--out", out],
-        "run": ["run", "--preset", "smoke", "--out", out],
-    }
-
-
 # ---------------------------------------------------------------- 1. an --out that cannot be written
 
 COMMANDS = ["segment", "distill", "evaluate", "collect", "run"]
@@ -49,7 +37,7 @@ COMMANDS = ["segment", "distill", "evaluate", "collect", "run"]
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c != "segment"])  # segment: "nothing to do"
 def test_empty_out_is_one_line_error(tmp_path, capsys, command, monkeypatch):
     monkeypatch.chdir(tmp_path)  # `run --out ""` wrote the run into the current directory
-    argv = _commands(tmp_path, "")[command]
+    argv = commands_writing(tmp_path, "")[command]
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(argv) == 2
     assert _err(capsys).startswith("error: --out is empty; give a ")
@@ -60,7 +48,7 @@ def test_empty_out_is_one_line_error(tmp_path, capsys, command, monkeypatch):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_out_where_no_file_can_be_created_is_one_line_error(tmp_path, capsys, command):
     """/proc exists and `os.access` says root may write it, but no file can be created there."""
-    assert main(_commands(tmp_path, "/proc/agentdistill-out")[command]) == 2
+    assert main(commands_writing(tmp_path, "/proc/agentdistill-out")[command]) == 2
     assert _err(capsys) == (
         "error: --out /proc/agentdistill-out: cannot create files in /proc (it takes no new files); "
         "choose another --out"
@@ -85,7 +73,7 @@ def test_out_on_a_read_only_file_system_is_one_line_error(tmp_path, capsys, comm
 
     monkeypatch.setattr(os, "statvfs", lambda p: _RO(real(p)) if Path(p) == ro else real(p))
     out = str(ro / "sub" / "out")
-    assert main(_commands(tmp_path, out)[command]) == 2
+    assert main(commands_writing(tmp_path, out)[command]) == 2
     assert _err(capsys) == (
         f"error: --out {out}: cannot create files in {ro} (read-only file system); choose another --out"
     )

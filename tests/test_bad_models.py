@@ -95,19 +95,21 @@ def test_segment_never_writes_over_its_input(tmp_path, capsys):
     assert data.read_text() == '{"id": "a"}\n'
 
 
-def test_file_system_failures_and_interrupts_are_one_line(monkeypatch, capsys):
-    def read_only(argv):
-        raise OSError(errno.EROFS, "Read-only file system", "/runs/x/run.yaml")
+def _report_raises(monkeypatch, error):
+    """Make ``agentdistill report`` raise ``error`` from inside its handler."""
 
-    monkeypatch.setitem(cli.COMMANDS, "report", ("", "read_only"))
-    monkeypatch.setattr(cli, "read_only", read_only, raising=False)
+    def handler(argv):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "report", ("", "raising_handler"))
+    monkeypatch.setattr(cli, "raising_handler", handler, raising=False)
+
+
+def test_file_system_failures_and_interrupts_are_one_line(monkeypatch, capsys):
+    _report_raises(monkeypatch, OSError(errno.EROFS, "Read-only file system", "/runs/x/run.yaml"))
     err = _one_line_error(capsys, ["report", "x"])
     assert err.startswith("error: /runs/x/run.yaml: Read-only file system;")
-
-    def interrupted(argv):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "read_only", interrupted, raising=False)
+    _report_raises(monkeypatch, KeyboardInterrupt())
     assert main(["report", "x"]) == 130
     assert capsys.readouterr().err == "interrupted; rerun the same `agentdistill report` command to resume\n"
 
@@ -132,21 +134,13 @@ def test_a_file_given_as_a_model_says_so(tmp_path, capsys):
 
 
 def test_a_closed_pipe_is_not_an_error(monkeypatch, capsys):
-    def closed(argv):
-        raise BrokenPipeError(32, "Broken pipe")
-
-    monkeypatch.setitem(cli.COMMANDS, "report", ("", "closed"))
-    monkeypatch.setattr(cli, "closed", closed, raising=False)
+    _report_raises(monkeypatch, BrokenPipeError(errno.EPIPE, "Broken pipe"))
     assert main(["report", "x"]) == 0
     assert capsys.readouterr().err == ""
 
 
 def test_a_wrong_kind_of_path_gets_no_disk_space_hint(monkeypatch, capsys):
-    def is_dir(argv):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", "/runs/x/train_log.jsonl")
-
-    monkeypatch.setitem(cli.COMMANDS, "report", ("", "is_dir"))
-    monkeypatch.setattr(cli, "is_dir", is_dir, raising=False)
+    _report_raises(monkeypatch, IsADirectoryError(errno.EISDIR, "Is a directory", "/runs/x/train_log.jsonl"))
     err = _one_line_error(capsys, ["report", "x"])
     assert (
         err

@@ -11,6 +11,7 @@ import pytest
 from agentdistill.cli import main
 from agentdistill.errors import ConfigError, TrajectoryError
 from agentdistill.runconfig import load_run_config
+from agentdistill.testing import commands_writing
 
 
 def _err(capsys) -> str:
@@ -128,25 +129,12 @@ def test_run_config_rejects_non_positive_counts(assignment, message):
 # ---------------------------------------------------------------- 3. --out that cannot be written
 
 
-def _out_commands(tmp_path, out):
-    data = tmp_path / "trajs.jsonl"
-    data.write_text('{"id": "a", "format": "react", "text": "Q\\nThought 1: t\\nAction 1: Finish[x]\\n"}\n')
-    model = str(tmp_path)  # an existing directory: the --out check must come first
-    return {
-        "segment": ["segment", str(data), "--out", out],
-        "distill": ["distill", "--data", str(data), "--student", model, "--loss", "sft", "--out", out],
-        "evaluate": ["evaluate", "--model", model, "--env", "hotpotqa", "--out", out],
-        "collect": ["collect", "--env", "hotpotqa", "--out", out],
-        "run": ["run", "--preset", "smoke", "--out", out],
-    }
-
-
 @pytest.mark.parametrize("command", ["segment", "distill", "evaluate", "collect", "run"])
 def test_out_under_an_existing_file_is_one_line_error(tmp_path, capsys, command):
     afile = tmp_path / "afile"
     afile.write_text("x")
     out = str(afile / "sub" / "out.json")
-    assert main(_out_commands(tmp_path, out)[command]) == 2
+    assert main(commands_writing(tmp_path, out)[command]) == 2
     assert (
         _err(capsys) == f"error: --out {out} is under {afile}, which is a file, not a directory; choose another --out"
     )
@@ -157,7 +145,7 @@ def test_out_under_an_existing_file_is_one_line_error(tmp_path, capsys, command)
 def test_out_dir_that_is_a_file_is_one_line_error(tmp_path, capsys, command):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert main(_out_commands(tmp_path, str(afile))[command]) == 2
+    assert main(commands_writing(tmp_path, str(afile))[command]) == 2
     assert _err(capsys) == f"error: --out {afile} is an existing file; it must be a directory: choose another --out"
 
 
@@ -165,7 +153,7 @@ def test_out_dir_that_is_a_file_is_one_line_error(tmp_path, capsys, command):
 def test_out_file_that_is_a_directory_is_one_line_error(tmp_path, capsys, command):
     adir = tmp_path / "adir"
     adir.mkdir()
-    assert main(_out_commands(tmp_path, str(adir))[command]) == 2
+    assert main(commands_writing(tmp_path, str(adir))[command]) == 2
     assert _err(capsys) == f"error: --out {adir} is a directory; it must be a file name, e.g. {adir / 'out.jsonl'}"
 
 

@@ -208,8 +208,8 @@ class TurnDecoder:
             if keep[r] and i not in followers:
                 buf.put(r, end - lengths[r], held[i].kv, keep[r])
         del held  # the batch owns them now
-        follow = [r for r, i in enumerate(order) if i in followers]
-        next_ids = self.pick(self._prefill(contexts, keep, buf, mask, follow if leader is not None else None))
+        follow = [r for r, i in enumerate(order) if i in followers]  # empty without a leader
+        next_ids = self.pick(self._prefill(contexts, keep, buf, mask, follow))
 
         generated: list[list[int]] = [[] for _ in order]
         live = list(range(len(order)))  # buffer row -> batch row, None once finished
@@ -259,17 +259,17 @@ class TurnDecoder:
         keep: list[int],
         buf: "_Buffers",
         mask: torch.Tensor,
-        followers: list[int] | None = None,
+        followers: Sequence[int] = (),
     ) -> torch.Tensor:
         """Feed each row's context ids after its first ``keep`` (already in ``buf``), in runs of rows with a
-        similar number of new ids. With ``followers``, row 0 (the leader) is fed first, alone, and the first
+        similar number of new ids. With ``followers`` (rows), row 0 (the leader) is fed first, alone, and the first
         ``keep`` columns of each follower are then copied from it (and kept in ``shared``). Returns the
         logits (B, V) float32 after each row's last id."""
         end = max(map(len, contexts))
         logits, first = [], 0
-        if followers is not None:
+        if followers:
             logits.append(self._feed(contexts, keep, buf, mask, 0, 1))
-            n = max(keep[r] for r in followers)
+            n = keep[followers[0]]  # every follower starts from the same shared ids
             self.shared = _Held(contexts[0][:n], buf.take(0, end - len(contexts[0]), end - len(contexts[0]) + n))
             for r in followers:
                 buf.put(r, end - len(contexts[r]), self.shared.kv, keep[r])

@@ -10,6 +10,7 @@ and the episode ends when the env says done or at its step cap.
 """
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -169,14 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--webshop_url", "--webshop-url", help=SOURCE_HELP["webshop_url"])
     p.add_argument("--games", help=SOURCE_HELP["games"])
     a = p.parse_args(argv)
-    env_kwargs = EnvSource(
-        env=a.env,
-        env_seed=a.env_seed,
-        data=a.data,
-        questions=a.questions,
-        wiki=a.wiki,
-        webshop_url=a.webshop_url,
-        games=a.games,
-    ).env_kwargs()
+    env_kwargs = EnvSource(**{f.name: getattr(a, f.name) for f in dataclasses.fields(EnvSource)}).env_kwargs()
     play(a.env, a.task, _stdin_line, _stdout_write, split=a.split, env_kwargs=env_kwargs)
     return 0

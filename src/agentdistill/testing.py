@@ -110,3 +110,18 @@ class ScriptedPolicy:
             cont = cut_turn(full[len(text) :], fmt) if full is not None else self.fallback
             out.append(Generation(cont, len(cont.split())))
         return out
+
+
+def commands_writing(tmp_path: Path, out: str) -> dict[str, list[str]]:
+    """The CLI argv of every command that writes ``out``, with a one-record ReAct data file written under
+    ``tmp_path`` and an existing directory as the model: the ``--out`` check must come before both."""
+    data = tmp_path / "trajs.jsonl"
+    data.write_text('{"id": "a", "format": "react", "text": "Q\\nThought 1: t\\nAction 1: Finish[x]\\n"}\n')
+    model = str(tmp_path)
+    return {
+        "segment": ["segment", str(data), "--out", out],
+        "distill": ["distill", "--data", str(data), "--student", model, "--loss", "sft", "--out", out],
+        "evaluate": ["evaluate", "--model", model, "--env", "hotpotqa", "--out", out],
+        "collect": ["collect", "--env", "hotpotqa", "--out", out],
+        "run": ["run", "--preset", "smoke", "--out", out],
+    }
